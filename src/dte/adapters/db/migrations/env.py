@@ -1,0 +1,21 @@
+"""Alembic environment: runs migrations on the sync engine for the configured URL."""
+
+from __future__ import annotations
+
+from alembic import context
+
+from dte.adapters.db.engine import create_sync_engine
+from dte.adapters.db.tables import Base
+
+config = context.config
+engine = create_sync_engine(config.attributes["url"])
+with engine.connect() as connection:
+    context.configure(
+        connection=connection,
+        target_metadata=Base.metadata,
+        render_as_batch=connection.dialect.name == "sqlite",
+        compare_type=True,
+    )
+    with context.begin_transaction():
+        context.run_migrations()
+engine.dispose()

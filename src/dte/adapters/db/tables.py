@@ -1,0 +1,149 @@
+"""The engine's tables. Changing one needs an Alembic migration (``make migration``)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import BigInteger, Boolean, ForeignKey, Index, Integer, MetaData, String, Text, UniqueConstraint
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from dte.adapters.db.types import Json, UTCDateTime, utcnow
+from dte.domain.ids import new_id
+
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+    type_annotation_map = {datetime: UTCDateTime, dict[str, Any]: Json, list[Any]: Json}
+
+
+def _id() -> Mapped[str]:
+    return mapped_column(String(32), primary_key=True, default=new_id)
+
+
+def _created() -> Mapped[datetime]:
+    return mapped_column(default=utcnow)
+
+
+class UserRow(Base):
+    __tablename__ = "users"
+    id: Mapped[str] = _id()
+    username: Mapped[str] = mapped_column(String(63), unique=True)
+    display_name: Mapped[str] = mapped_column(String(200), default="")
+    email: Mapped[str | None] = mapped_column(String(320))
+    platform_admin: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime] = _created()
+
+
+class ProjectRow(Base):
+    __tablename__ = "projects"
+    id: Mapped[str] = _id()
+    name: Mapped[str] = mapped_column(String(63), unique=True)
+    title: Mapped[str] = mapped_column(String(200), default="")
+    description: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[datetime] = _created()
+
+
+class MembershipRow(Base):
+    __tablename__ = "memberships"
+    project_id: Mapped[str] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"), primary_key=True)
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), primary_key=True, index=True)
+    role: Mapped[str] = mapped_column(String(16))
+    added_at: Mapped[datetime] = _created()
+
+
+class TokenRow(Base):
+    """Personal access tokens; only the sha256 of the secret is stored."""
+
+    __tablename__ = "tokens"
+    id: Mapped[str] = _id()
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(String(100))
+    secret_sha256: Mapped[str] = mapped_column(String(64), unique=True)
+    scopes: Mapped[list[Any]] = mapped_column()
+    project_id: Mapped[str | None] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"))
+    created_at: Mapped[datetime] = _created()
+    expires_at: Mapped[datetime | None] = mapped_column()
+    revoked_at: Mapped[datetime | None] = mapped_column()
+    last_used_at: Mapped[datetime | None] = mapped_column()
+
+
+class ArtifactRow(Base):
+    """An immutable object in the object store, addressed by the sha256 of its bytes."""
+
+    __tablename__ = "artifacts"
+    sha256: Mapped[str] = mapped_column(String(64), primary_key=True)
+    size: Mapped[int] = mapped_column(BigInteger)
+    media_type: Mapped[str] = mapped_column(String(100))
+    created_at: Mapped[datetime] = _created()
+
+
+class ApplicationRow(Base):
+    __tablename__ = "applications"
+    id: Mapped[str] = _id()
+    name: Mapped[str] = mapped_column(String(63), unique=True)
+    project_id: Mapped[str] = mapped_column(ForeignKey("projects.id"), index=True)
+    visibility: Mapped[str] = mapped_column(String(16))
+    summary: Mapped[str] = mapped_column(String(200), default="")
+    search_text: Mapped[str] = mapped_column(Text, default="")
+    tags: Mapped[list[Any]] = mapped_column(default=list)
+    tag_index: Mapped[str] = mapped_column(Text, default="", doc="'|tag1|tag2|' for portable tag filters")
+    latest_version: Mapped[str | None] = mapped_column(String(100))
+    created_at: Mapped[datetime] = _created()
+    updated_at: Mapped[datetime] = _created()
+
+
+class ApplicationVersionRow(Base):
+    __tablename__ = "application_versions"
+    __table_args__ = (UniqueConstraint("application_id", "version"),)
+    id: Mapped[str] = _id()
+    application_id: Mapped[str] = mapped_column(ForeignKey("applications.id", ondelete="CASCADE"))
+    version: Mapped[str] = mapped_column(String(100))
+    manifest: Mapped[dict[str, Any]] = mapped_column()
+    bundle_sha256: Mapped[str] = mapped_column(ForeignKey("artifacts.sha256"))
+    published_by: Mapped[str] = mapped_column(String(63))
+    published_at: Mapped[datetime] = _created()
+    deprecated: Mapped[bool] = mapped_column(Boolean, default=False)
+    deprecation_message: Mapped[str] = mapped_column(String(500), default="")
+
+
+class TwinRow(Base):
+    __tablename__ = "twins"
+    __table_args__ = (UniqueConstraint("project_id", "name"),)
+    id: Mapped[str] = _id()
+    project_id: Mapped[str] = mapped_column(ForeignKey("projects.id"), index=True)
+    name: Mapped[str] = mapped_column(String(63))
+    application_version_id: Mapped[str] = mapped_column(ForeignKey("application_versions.id"), index=True)
+    description: Mapped[str] = mapped_column(Text, default="")
+    parameters: Mapped[dict[str, Any]] = mapped_column()
+    bindings: Mapped[dict[str, Any]] = mapped_column()
+    status: Mapped[str] = mapped_column(String(16))
+    revision: Mapped[int] = mapped_column(Integer, default=1)
+    reported: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    desired: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    created_at: Mapped[datetime] = _created()
+    updated_at: Mapped[datetime] = _created()
+
+
+class TwinRevisionRow(Base):
+    """Snapshot of a twin at each revision: read the twin back as of any time."""
+
+    __tablename__ = "twin_revisions"
+    __table_args__ = (Index("ix_twin_revisions_twin_time", "twin_id", "changed_at"),)
+    twin_id: Mapped[str] = mapped_column(ForeignKey("twins.id", ondelete="CASCADE"), primary_key=True)
+    revision: Mapped[int] = mapped_column(Integer, primary_key=True)
+    reported: Mapped[dict[str, Any]] = mapped_column()
+    desired: Mapped[dict[str, Any]] = mapped_column()
+    parameters: Mapped[dict[str, Any]] = mapped_column()
+    status: Mapped[str] = mapped_column(String(16))
+    change: Mapped[str] = mapped_column(String(32))
+    changed_by: Mapped[str] = mapped_column(String(63))
+    changed_at: Mapped[datetime] = _created()

@@ -1,0 +1,64 @@
+"""The engine's ASGI application: wiring of settings, storage, services and routes."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import structlog
+from anyio import to_thread
+from fastapi import FastAPI
+from prometheus_client import CollectorRegistry
+
+from dte import __version__
+from dte.adapters.db.engine import create_async, session_factory, upgrade
+from dte.adapters.objects import FsspecObjectStore
+from dte.api import problems
+from dte.api.deps import Runtime
+from dte.api.middleware import BodyLimit, Metrics
+from dte.api.routers import catalogue, projects, system, twins
+from dte.services.bootstrap import bootstrap
+from dte.settings import Settings, get_settings
+
+log = structlog.get_logger("dte.engine")
+
+DESCRIPTION = """The REST API of DTE, the Digital Twin Engine.
+
+Every call under `/api/v1` needs `Authorization: Bearer <token>`. Errors are RFC 9457 problem
+details (`application/problem+json`) with a stable `code` and, for invalid fields, `errors[].pointer`.
+Lists are paged: pass `next_cursor` back as `cursor`.
+"""
+
+
+async def start(settings: Settings, metrics: CollectorRegistry) -> Runtime:
+    """Migrate the database, open storage, and create the first admin on an empty engine."""
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    await to_thread.run_sync(upgrade, settings.effective_database_url)
+    db = create_async(settings.effective_database_url)
+    rt = Runtime(settings=settings, db=db, sessions=session_factory(db),
+                 objects=FsspecObjectStore(settings.effective_objects_url), metrics=metrics)
+    await bootstrap(rt.sessions, rt.objects, settings)
+    return rt
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or get_settings()
+    registry = CollectorRegistry()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        app.state.runtime = await start(settings, registry)
+        log.info("engine_started", url=settings.url, version=__version__)
+        try:
+            yield
+        finally:
+            await app.state.runtime.db.dispose()
+
+    app = FastAPI(title="DTE - Digital Twin Engine", version=__version__, description=DESCRIPTION,
+                  lifespan=lifespan, openapi_url="/openapi.json", docs_url="/docs", redoc_url=None)
+    problems.install(app)
+    for router in (system.router, projects.router, catalogue.router, twins.router):
+        app.include_router(router)
+    app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
+    app.add_middleware(Metrics, registry=registry)
+    return app

@@ -1,0 +1,89 @@
+"""FastAPI dependencies: the engine's shared resources, a session per request, the caller."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Annotated
+
+from fastapi import Depends, Header, Request
+from prometheus_client import CollectorRegistry
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from dte.domain.errors import Unauthenticated
+from dte.services.access import Principal
+from dte.services.catalogue import CatalogueService
+from dte.services.ports import ObjectStore
+from dte.services.projects import ProjectService, UserService
+from dte.services.twins import TwinService
+from dte.settings import Settings
+
+
+@dataclass
+class Runtime:
+    """What one running engine shares between requests."""
+
+    settings: Settings
+    db: AsyncEngine
+    sessions: async_sessionmaker[AsyncSession]
+    objects: ObjectStore
+    metrics: CollectorRegistry
+
+
+def runtime(request: Request) -> Runtime:
+    return request.app.state.runtime
+
+
+async def session(rt: Annotated[Runtime, Depends(runtime)]) -> AsyncIterator[AsyncSession]:
+    async with rt.sessions() as s:
+        yield s
+
+
+Session = Annotated[AsyncSession, Depends(session)]
+RuntimeDep = Annotated[Runtime, Depends(runtime)]
+
+
+async def principal(
+    db: Session,
+    authorization: Annotated[str | None, Header(include_in_schema=False)] = None,
+) -> Principal:
+    if not authorization:
+        raise Unauthenticated("send 'Authorization: Bearer <token>'; create a token with 'dte token create'",
+                              code="missing_token")
+    scheme, _, credential = authorization.partition(" ")
+    if scheme.lower() != "bearer" or not credential.strip():
+        raise Unauthenticated("the Authorization header must be 'Bearer <token>'", code="invalid_token")
+    return await UserService(db).authenticate(credential.strip())
+
+
+Caller = Annotated[Principal, Depends(principal)]
+
+
+def users(db: Session) -> UserService:
+    return UserService(db)
+
+
+def projects(db: Session) -> ProjectService:
+    return ProjectService(db)
+
+
+def catalogue(db: Session, rt: RuntimeDep) -> CatalogueService:
+    return CatalogueService(db, rt.objects, rt.settings.max_bundle_bytes)
+
+
+def twins(db: Session, cat: Annotated[CatalogueService, Depends(catalogue)]) -> TwinService:
+    return TwinService(db, cat)
+
+
+Users = Annotated[UserService, Depends(users)]
+Projects = Annotated[ProjectService, Depends(projects)]
+Catalogue = Annotated[CatalogueService, Depends(catalogue)]
+Twins = Annotated[TwinService, Depends(twins)]
+
+
+def utc(value: datetime | None) -> datetime | None:
+    """Query times without a zone are taken as UTC."""
+    if value is None or value.tzinfo is not None:
+        return value
+    return value.replace(tzinfo=UTC)

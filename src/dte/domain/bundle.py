@@ -1,0 +1,112 @@
+"""Application bundles: a canonical tar.gz of an application directory.
+
+Canonical means the same files give the same bytes (sorted entries, fixed metadata), so the
+sha256 of a bundle identifies its content and a published version can be checked for identity.
+"""
+
+from __future__ import annotations
+
+import gzip
+import io
+import tarfile
+from collections.abc import Iterable
+from pathlib import Path, PurePosixPath
+
+from dte.domain.errors import InvalidInput, PayloadTooLarge
+from dte.domain.manifest import MANIFEST_FILE, AppManifest, load_manifest_text
+
+EXCLUDED_DIRS = {".git", ".hg", ".svn", "__pycache__", ".venv", "venv", ".pytest_cache", ".mypy_cache", ".ruff_cache", "node_modules", ".dte"}
+EXCLUDED_SUFFIXES = {".pyc", ".pyo"}
+MAX_FILES = 10_000
+
+
+def pack(files: Iterable[tuple[str, bytes, bool]]) -> bytes:
+    """Canonical tar.gz of ``(posix path, content, executable)`` entries."""
+    raw = io.BytesIO()
+    with tarfile.open(fileobj=raw, mode="w", format=tarfile.PAX_FORMAT) as tar:
+        for path, content, executable in sorted(files):
+            info = tarfile.TarInfo(path)
+            info.size = len(content)
+            info.mode = 0o755 if executable else 0o644
+            info.mtime = 0
+            info.uname = info.gname = ""
+            tar.addfile(info, io.BytesIO(content))
+    return gzip.compress(raw.getvalue(), compresslevel=6, mtime=0)
+
+
+def pack_directory(directory: Path) -> bytes:
+    """Bundle an application directory (VCS folders, caches and virtualenvs are left out)."""
+    directory = directory.resolve()
+    if not (directory / MANIFEST_FILE).is_file():
+        raise InvalidInput(f"{directory} has no {MANIFEST_FILE}", code="invalid_bundle")
+    files = []
+    for path in sorted(directory.rglob("*")):
+        relative = path.relative_to(directory)
+        if any(part in EXCLUDED_DIRS for part in relative.parts) or path.suffix in EXCLUDED_SUFFIXES:
+            continue
+        if path.is_symlink():
+            raise InvalidInput(f"{relative} is a symbolic link; bundles hold regular files only", code="invalid_bundle")
+        if path.is_file():
+            files.append((relative.as_posix(), path.read_bytes(), bool(path.stat().st_mode & 0o100)))
+    return pack(files)
+
+
+def _safe_path(name: str) -> str:
+    path = PurePosixPath(name)
+    if path.is_absolute() or ".." in path.parts or not path.parts or "\\" in name:
+        raise InvalidInput(f"bundle entry {name!r} has an unsafe path", code="invalid_bundle")
+    return path.as_posix()
+
+
+def unpack(data: bytes, max_bytes: int) -> dict[str, tuple[bytes, bool]]:
+    """Read an uploaded tar.gz safely: regular files only, no path escapes, bounded size."""
+    try:
+        raw = gzip.GzipFile(fileobj=io.BytesIO(data)).read(max_bytes + 1)
+    except (OSError, EOFError) as exc:
+        raise InvalidInput(f"the bundle is not a gzip file: {exc}", code="invalid_bundle") from None
+    if len(raw) > max_bytes:
+        raise PayloadTooLarge(f"the bundle unpacks to more than {max_bytes} bytes", code="bundle_too_large")
+    files: dict[str, tuple[bytes, bool]] = {}
+    try:
+        with tarfile.open(fileobj=io.BytesIO(raw), mode="r:") as tar:
+            for member in tar:
+                if member.isdir():
+                    continue
+                if not member.isfile():
+                    raise InvalidInput(f"bundle entry {member.name!r} is not a regular file", code="invalid_bundle")
+                path = _safe_path(member.name)
+                if path in files:
+                    raise InvalidInput(f"bundle entry {path!r} appears twice", code="invalid_bundle")
+                if len(files) >= MAX_FILES:
+                    raise InvalidInput(f"the bundle has more than {MAX_FILES} files", code="invalid_bundle")
+                handle = tar.extractfile(member)
+                files[path] = (handle.read() if handle else b"", bool(member.mode & 0o100))
+    except tarfile.TarError as exc:
+        raise InvalidInput(f"the bundle is not a valid tar archive: {exc}", code="invalid_bundle") from None
+    if MANIFEST_FILE not in files:
+        raise InvalidInput(f"the bundle has no {MANIFEST_FILE} at its top level", code="invalid_bundle")
+    return files
+
+
+def canonicalize(data: bytes, max_bytes: int) -> tuple[AppManifest, bytes]:
+    """Validate an uploaded bundle; return its manifest and its canonical bytes."""
+    files = unpack(data, max_bytes)
+    manifest = load_manifest_text(files[MANIFEST_FILE][0])
+    return manifest, pack((path, content, executable) for path, (content, executable) in files.items())
+
+
+def extract(data: bytes, target: Path, max_bytes: int) -> list[Path]:
+    """Write a bundle's files under ``target`` (which must be empty or absent)."""
+    files = unpack(data, max_bytes)
+    target.mkdir(parents=True, exist_ok=True)
+    if any(target.iterdir()):
+        raise InvalidInput(f"{target} is not empty", code="target_not_empty")
+    written = []
+    for path, (content, executable) in sorted(files.items()):
+        destination = target / path
+        destination.parent.mkdir(parents=True, exist_ok=True)
+        destination.write_bytes(content)
+        if executable:
+            destination.chmod(0o755)
+        written.append(destination)
+    return written

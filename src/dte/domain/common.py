@@ -1,0 +1,29 @@
+"""Shared shapes: pages of results and the base of every API resource model."""
+
+from __future__ import annotations
+
+from typing import Generic, TypeVar
+
+from pydantic import BaseModel, ConfigDict, Field
+
+T = TypeVar("T")
+
+
+class Resource(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+
+class Page(BaseModel, Generic[T]):
+    """One page of a list; pass ``next_cursor`` back as ``cursor`` for the next one (null at the end)."""
+
+    items: list[T]
+    next_cursor: str | None = None
+
+
+class Input(BaseModel):
+    """Base of request bodies: unknown fields are errors, so typos do not pass silently."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+Limit = Field(default=50, ge=1, le=500)

@@ -1,0 +1,55 @@
+"""Who is calling and what they may do: roles per project plus the scopes of their token.
+
+Every service call takes a :class:`Principal` and checks it here, so every path to the data
+(lists, searches, history, exports) is covered - not only the routes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from dte.domain.errors import Forbidden, NotFound
+from dte.domain.projects import Role, Scope
+
+
+@dataclass(frozen=True)
+class Principal:
+    user_id: str
+    username: str
+    platform_admin: bool = False
+    roles: Mapping[str, Role] = field(default_factory=dict)  # project id -> role
+    scopes: frozenset[Scope] = frozenset(Scope)
+    token_project_id: str | None = None  # a token restricted to one project
+
+    def role_in(self, project_id: str) -> Role | None:
+        if self.token_project_id is not None and project_id != self.token_project_id:
+            return None
+        if self.platform_admin:
+            return Role.ADMIN
+        return self.roles.get(project_id)
+
+    def visible_projects(self) -> set[str] | None:
+        """Project ids whose resources this principal may see; ``None`` means all of them."""
+        if self.token_project_id is not None:
+            return {self.token_project_id} if self.role_in(self.token_project_id) else set()
+        return None if self.platform_admin else set(self.roles)
+
+    def can_see(self, project_id: str) -> bool:
+        return self.role_in(project_id) is not None and Scope.READ in self.scopes
+
+    def require(self, project_id: str, role: Role, scope: Scope, hidden: str) -> None:
+        """Allow or raise. Non-members get ``NotFound(hidden)`` so they learn nothing."""
+        current = self.role_in(project_id)
+        if current is None:
+            raise NotFound(hidden)
+        if scope not in self.scopes:
+            raise Forbidden(f"this token lacks the {scope!s} scope", code="insufficient_scope")
+        if not current.includes(role):
+            raise Forbidden(f"this needs the {role!s} role in the project; you have {current!s}", code="insufficient_role")
+
+    def require_platform_admin(self) -> None:
+        if not self.platform_admin:
+            raise Forbidden("this needs the platform admin role", code="insufficient_role")
+        if Scope.ADMIN not in self.scopes:
+            raise Forbidden("this token lacks the admin scope", code="insufficient_scope")

@@ -1,0 +1,95 @@
+"""One settings object for the whole engine: ``DTE_*`` environment variables, then ``dte.toml``."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict, TomlConfigSettingsSource
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="DTE_", toml_file="dte.toml", extra="ignore")
+
+    data_dir: Path = Field(default=Path(".dte"), description="where the embedded mode keeps its files")
+    database_url: SecretStr | None = Field(
+        default=None, description="SQLAlchemy URL; default: SQLite file in data_dir. postgresql://... scales out"
+    )
+    objects_url: str | None = Field(default=None, description="fsspec URL for artifacts; default: data_dir/objects")
+    host: str = "127.0.0.1"
+    port: int = 8000
+    public_url: str | None = Field(default=None, description="URL clients reach the engine at")
+    max_body_bytes: int = Field(default=16 * 1024 * 1024, ge=1024)
+    max_bundle_bytes: int = Field(default=64 * 1024 * 1024, ge=1024, description="unpacked size limit of a bundle")
+    admin_token: SecretStr | None = Field(default=None, description="bootstrap admin token; random when unset")
+    bundled_apps_dir: Path | None = Field(default=None, description="publish every app in this folder on start")
+    bundled_apps_project: str = "demo"
+    metrics_public: bool = True
+    log_level: str = "info"
+    log_json: bool = False
+
+    @field_validator("data_dir")
+    @classmethod
+    def _absolute(cls, value: Path) -> Path:
+        return value.expanduser().resolve()
+
+    @field_validator("admin_token")
+    @classmethod
+    def _token_shape(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None:
+            secret = value.get_secret_value()
+            if not secret.startswith("dte_pat_") or len(secret) < 40:
+                raise ValueError("DTE_ADMIN_TOKEN must start with 'dte_pat_' and be at least 40 characters long")
+        return value
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return (init_settings, env_settings, TomlConfigSettingsSource(settings_cls))
+
+    @property
+    def effective_database_url(self) -> str:
+        if self.database_url is not None:
+            return self.database_url.get_secret_value()
+        return f"sqlite:///{self.data_dir / 'dte.sqlite3'}"
+
+    @property
+    def effective_objects_url(self) -> str:
+        return self.objects_url or str(self.data_dir / "objects")
+
+    @property
+    def url(self) -> str:
+        return self.public_url or f"http://{self.host}:{self.port}"
+
+    def masked(self) -> dict[str, Any]:
+        """Effective settings for display: secrets and URL passwords replaced by ``***``."""
+        shown = self.model_dump(mode="json")
+        for name, value in shown.items():
+            if isinstance(getattr(self, name), SecretStr) and value is not None:
+                shown[name] = "***"
+        shown["database_url"] = mask_url(self.effective_database_url)
+        shown["objects_url"] = mask_url(self.effective_objects_url)
+        return shown
+
+
+def mask_url(url: str) -> str:
+    """Hide the password part of ``scheme://user:password@host``."""
+    scheme, sep, rest = url.partition("://")
+    if not sep or "@" not in rest:
+        return url
+    credentials, _, host = rest.rpartition("@")
+    user = credentials.split(":", 1)[0]
+    return f"{scheme}://{user}:***@{host}" if ":" in credentials else url
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

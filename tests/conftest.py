@@ -1,0 +1,131 @@
+"""Shared fixtures: an engine per test, on SQLite and on the real PostgreSQL server."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from starlette.testclient import TestClient
+
+from dte.adapters.db.tables import Base
+from dte.client import Client
+from dte.settings import Settings
+
+CI = os.environ.get("CI", "").lower() == "true"
+POSTGRES_URL = os.environ.get("DTE_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
+ADMIN_TOKEN = "dte_pat_" + "t" * 43
+REPO = Path(__file__).resolve().parents[1]
+
+
+def unavailable(reason: str) -> None:
+    """Outside CI a missing service skips the test; in CI (CI=true) it fails it."""
+    if CI:
+        pytest.fail(f"{reason} (CI=true: services are required)")
+    pytest.skip(reason)
+
+
+@pytest.fixture(scope="session")
+def postgres_database() -> Iterator[str]:
+    """A fresh database on the PostgreSQL server for this test session, dropped at the end."""
+    import psycopg
+    from sqlalchemy.engine import make_url
+
+    name = f"dte_test_{secrets.token_hex(4)}"
+    try:
+        admin = psycopg.connect(POSTGRES_URL, autocommit=True, connect_timeout=5)
+    except psycopg.OperationalError as exc:
+        unavailable(f"PostgreSQL is not reachable at {POSTGRES_URL}: {exc}")
+    with admin:
+        admin.execute(f'CREATE DATABASE "{name}"')
+        try:
+            yield make_url(POSTGRES_URL).set(database=name).render_as_string(hide_password=False)
+        finally:
+            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def _truncate(url: str) -> None:
+    import psycopg
+
+    with psycopg.connect(url, autocommit=True) as conn:
+        present = {r[0] for r in conn.execute("SELECT tablename FROM pg_tables WHERE schemaname = 'public'")}
+        tables = [t.name for t in Base.metadata.sorted_tables if t.name in present]
+        if tables:
+            conn.execute("TRUNCATE " + ", ".join(f'"{t}"' for t in tables) + " CASCADE")
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'dte.sqlite3'}"
+    url = request.getfixturevalue("postgres_database")
+    _truncate(url)
+    return url
+
+
+@pytest.fixture
+def settings(tmp_path: Path, database_url: str) -> Settings:
+    return Settings(data_dir=tmp_path / "data", database_url=database_url, admin_token=ADMIN_TOKEN,
+                    max_body_bytes=256 * 1024)
+
+
+@pytest.fixture
+def engine(settings: Settings) -> Iterator[TestClient]:
+    """The real engine application (lifespan included) behind an in-process HTTP client."""
+    from dte.api.app import create_app
+
+    with TestClient(create_app(settings), raise_server_exceptions=False) as client:
+        yield client
+
+
+def client_for(engine: TestClient, token: str | None) -> Client:
+    http = TestClient(engine.app, raise_server_exceptions=False)
+    return Client(url="http://testserver", token=token or "", http=http)
+
+
+@pytest.fixture
+def admin(engine: TestClient) -> Client:
+    return client_for(engine, ADMIN_TOKEN)
+
+
+@pytest.fixture
+def app_dir(tmp_path: Path) -> Path:
+    """A small valid application directory."""
+    directory = tmp_path / "thermo"
+    directory.mkdir()
+    (directory / "dte-app.yaml").write_text(THERMO_MANIFEST)
+    (directory / "thermo.py").write_text("def control(t: float) -> float:\n    return 21.0 - t\n")
+    return directory
+
+
+THERMO_MANIFEST = """\
+name: thermo
+version: 1.0.0
+summary: Room thermostat twin
+description: Keeps a room at its set-point.
+authors: [{name: Ada, email: ada@example.org}]
+licence: Apache-2.0
+tags: [building, hvac]
+parameters:
+  type: object
+  required: [room]
+  properties:
+    room: {type: string, minLength: 1}
+    setpoint: {type: number, minimum: 5, maximum: 30, default: 21}
+desired_state:
+  type: object
+  properties:
+    setpoint: {type: number, minimum: 5, maximum: 30}
+  additionalProperties: false
+channels:
+  - {name: temperature, unit: Cel, description: air temperature}
+  - {name: heater, unit: "%", description: heater power}
+outputs:
+  - {name: comfort, kind: scalar}
+workflows:
+  control: {description: compute heater power}
+triggers:
+  every-minute: {workflow: control}
+"""
