@@ -195,8 +195,9 @@ def twin_create(project: str, name: str, application: str, version: str | None =
 
 
 def twin_list(project: str | None = None, application: str | None = None, status: str | None = None,
-              cursor: str | None = None, limit: int = 50) -> Call[Page[Twin]]:
-    params = {"project": project, "application": application, "status": status, "cursor": cursor, "limit": limit}
+              cursor: str | None = None, limit: int = 50, name: str | None = None) -> Call[Page[Twin]]:
+    params = {"project": project, "application": application, "status": status, "name": name,
+              "cursor": cursor, "limit": limit}
     return Call("GET", "/api/v1/twins", model(Page[Twin]), params=params)
 
 

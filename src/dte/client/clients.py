@@ -10,7 +10,7 @@ import httpx
 
 from dte import __version__
 from dte.client import calls
-from dte.client.calls import Call
+from dte.client.calls import ApiError, Call
 from dte.client.config import resolve_token, resolve_url
 from dte.domain.bundle import extract, pack_directory
 from dte.domain.catalogue import Application, ApplicationVersion, PublishResult
@@ -148,8 +148,18 @@ class Client:
         return self.send(calls.twin_create(project, name, application, version, parameters, bindings, description, status))
 
     def twin_list(self, project: str | None = None, application: str | None = None, status: str | None = None,
-                  cursor: str | None = None, limit: int = 50) -> Page[Twin]:
-        return self.send(calls.twin_list(project, application, status, cursor, limit))
+                  cursor: str | None = None, limit: int = 50, name: str | None = None) -> Page[Twin]:
+        return self.send(calls.twin_list(project, application, status, cursor, limit, name))
+
+    def twin_find(self, reference: str) -> Twin:
+        """A twin by id, or by ``project/name``."""
+        project, sep, name = reference.partition("/")
+        if not sep:
+            return self.twin_get(reference)
+        found = self.twin_list(project=project, name=name, limit=1).items
+        if not found:
+            raise ApiError(404, {"code": "twin_not_found", "detail": f"project {project!r} has no twin {name!r}"})
+        return found[0]
 
     def twin_get(self, twin_id: str) -> Twin:
         return self.send(calls.twin_get(twin_id))

@@ -54,7 +54,6 @@ async def publish_bundled(sessions: async_sessionmaker[AsyncSession], objects: O
             log.warning("bundled_apps_skipped", reason=f"no platform admin named {ADMIN!r}")
             return
         actor = Principal(user_id=admin.id, username=admin.username, platform_admin=True, scopes=frozenset(Scope))
-        await session.commit()
         projects = ProjectService(session)
         try:
             await projects.get(actor, settings.bundled_apps_project)
@@ -63,7 +62,6 @@ async def publish_bundled(sessions: async_sessionmaker[AsyncSession], objects: O
                                                        title="Bundled DT applications"))
         catalogue = CatalogueService(session, objects, settings.max_bundle_bytes)
         for path in apps:
-            await session.commit()
             try:
                 bundle = await to_thread.run_sync(pack_directory, path)
                 result = await catalogue.publish(actor, settings.bundled_apps_project, bundle, Visibility.PUBLIC)

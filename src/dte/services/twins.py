@@ -123,8 +123,11 @@ class TwinService:
         return self._out(row, manifest, project.name)
 
     async def list(self, actor: Principal, project: str | None, application: str | None,
-                   status: TwinStatus | None, cursor: str | None, limit: int) -> tuple[list[m.Twin], str | None]:
+                   status: TwinStatus | None, cursor: str | None, limit: int,
+                   name: str | None = None) -> tuple[list[m.Twin], str | None]:
         stmt = select(TwinRow)
+        if name is not None:
+            stmt = stmt.where(TwinRow.name == name)
         if project is not None:
             stmt = stmt.where(TwinRow.project_id == (await project_by_name(self.session, actor, project)).id)
         visible = actor.visible_projects()

@@ -14,6 +14,9 @@ WRITE_OPTION = "dte_write"
 async def write(session: AsyncSession) -> AsyncIterator[AsyncSession]:
     """A transaction that will write. On SQLite it starts with ``BEGIN IMMEDIATE`` (see the engine),
     so concurrent writers queue on the lock instead of failing when their read snapshot goes stale."""
+    if session.in_transaction():
+        # Services write only inside write(); an open transaction here is a read snapshot. End it.
+        await session.commit()
     async with session.begin():
         await session.connection(execution_options={WRITE_OPTION: True})
         yield session

@@ -39,10 +39,11 @@ async def list_twins(
     project: str | None = None,
     application: str | None = None,
     status: TwinStatus | None = None,
+    name: str | None = None,
     cursor: CursorQ = None,
     limit: LimitQ = 50,
 ) -> Page[Twin]:
-    items, next_cursor = await svc.list(caller, project, application, status, cursor, limit)
+    items, next_cursor = await svc.list(caller, project, application, status, cursor, limit, name)
     return Page(items=items, next_cursor=next_cursor)
 
 

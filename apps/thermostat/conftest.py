@@ -1,0 +1,1 @@
+# Makes the application's package importable from its tests (pytest puts this folder on sys.path).

@@ -1,0 +1,1 @@
+"""Thermostat: the bundled demo DT application."""
