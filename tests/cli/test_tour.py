@@ -1,0 +1,119 @@
+"""The README tour, command by command, against a real ``dte serve`` process."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import httpx
+import pytest
+
+DTE = str(Path(sys.executable).with_name("dte"))
+REPO = Path(__file__).resolve().parents[2]
+pytestmark = pytest.mark.e2e
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture
+def served(tmp_path: Path) -> Iterator[dict[str, str]]:
+    """A live engine in embedded mode with the bundled applications; yields the CLI environment."""
+    port = _free_port()
+    env = {**os.environ, "DTE_DATA_DIR": str(tmp_path / ".dte"), "DTE_PORT": str(port),
+           "DTE_URL": f"http://127.0.0.1:{port}", "DTE_BUNDLED_APPS_DIR": str(REPO / "apps"),
+           "XDG_CONFIG_HOME": str(tmp_path / "config")}
+    env.pop("DTE_TOKEN", None)
+    env.pop("DTE_DATABASE_URL", None)
+    log = (tmp_path / "serve.log").open("w")
+    process = subprocess.Popen([DTE, "serve"], env=env, cwd=tmp_path, stdout=log, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(f"http://127.0.0.1:{port}/readyz").status_code == 200:
+                    break
+            except httpx.TransportError:
+                time.sleep(0.2)
+        else:
+            pytest.fail("the engine did not become ready:\n" + (tmp_path / "serve.log").read_text())
+        yield env
+    finally:
+        process.terminate()
+        process.wait(timeout=15)
+
+
+def dte(env: dict[str, str], cwd: Path, *args: str, ok: bool = True) -> subprocess.CompletedProcess[str]:
+    result = subprocess.run([DTE, *args], env=env, cwd=cwd, capture_output=True, text=True, timeout=60)
+    if ok and result.returncode != 0:
+        pytest.fail(f"dte {' '.join(args)} failed:\n{result.stdout}\n{result.stderr}")
+    return result
+
+
+def test_readme_tour(served: dict[str, str], tmp_path: Path) -> None:
+    env, cwd = served, tmp_path
+    assert json.loads(dte(env, cwd, "--json", "whoami").stdout)["username"] == "admin"
+    apps = json.loads(dte(env, cwd, "app", "list", "--json").stdout)
+    assert [a["name"] for a in apps] == ["thermostat"] and apps[0]["visibility"] == "public"
+
+    dte(env, cwd, "project", "create", "lab", "--title", "My lab")
+    dte(env, cwd, "app", "init", "river-gauge")
+    tests = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "river-gauge"],
+                           cwd=cwd, capture_output=True, text=True)
+    assert tests.returncode == 0, tests.stdout
+    published = json.loads(dte(env, cwd, "app", "publish", "river-gauge", "--project", "lab", "--json").stdout)
+    assert published["created"] is True and published["version"]["version"] == "0.1.0"
+    again = json.loads(dte(env, cwd, "app", "publish", "river-gauge", "--project", "lab", "--json").stdout)
+    assert again["created"] is False
+
+    twin = json.loads(dte(env, cwd, "twin", "create", "lab/gauge-1", "--app", "river-gauge",
+                          "--param", "site=Bridge", "--json").stdout)
+    assert twin["parameters"] == {"site": "Bridge", "threshold": 30}
+    dte(env, cwd, "twin", "set", "lab/gauge-1", "desired", "sampling_seconds=60")
+    time.sleep(0.05)
+    between = datetime.now(UTC).isoformat()
+    time.sleep(0.05)
+    dte(env, cwd, "twin", "set", "lab/gauge-1", "desired", "sampling_seconds=5")
+
+    now = json.loads(dte(env, cwd, "twin", "state", "lab/gauge-1", "--json").stdout)
+    assert (now["revision"], now["desired"]) == (3, {"sampling_seconds": 5})
+    then = json.loads(dte(env, cwd, "twin", "state", "lab/gauge-1", "--as-of", between, "--json").stdout)
+    assert (then["revision"], then["desired"]) == (2, {"sampling_seconds": 60})
+    history = json.loads(dte(env, cwd, "twin", "history", "lab/gauge-1", "--json").stdout)
+    assert [h["revision"] for h in history] == [3, 2, 1]
+
+    refused = dte(env, cwd, "twin", "set", "lab/gauge-1", "desired", "sampling_seconds=0", ok=False)
+    assert refused.returncode == 1 and "/desired/sampling_seconds" in refused.stderr
+    stale = dte(env, cwd, "twin", "set", "lab/gauge-1", "desired", "sampling_seconds=9", "--if-revision", "2", ok=False)
+    assert stale.returncode == 1 and "412" in stale.stderr
+    assert json.loads(dte(env, cwd, "twin", "state", "lab/gauge-1", "--json").stdout)["revision"] == 3
+
+    dte(env, cwd, "app", "pull", "river-gauge", "--version", "0.1.0", "--to", "pulled")
+    assert (cwd / "pulled" / "dte-app.yaml").read_text() == (cwd / "river-gauge" / "dte-app.yaml").read_text()
+
+
+def test_config_show_masks_secrets(tmp_path: Path) -> None:
+    env = {**os.environ, "DTE_DATABASE_URL": "postgresql://dte:s3cret@db.example:5432/dte",
+           "DTE_ADMIN_TOKEN": "dte_pat_" + "x" * 40, "DTE_DATA_DIR": str(tmp_path)}
+    out = dte(env, tmp_path, "config", "show", "--json").stdout
+    shown = json.loads(out)
+    assert shown["database_url"] == "postgresql://dte:***@db.example:5432/dte"
+    assert shown["admin_token"] == "***"
+    assert "s3cret" not in out and "x" * 40 not in out
+
+
+def test_unreachable_engine_is_one_clear_line(tmp_path: Path) -> None:
+    env = {**os.environ, "DTE_URL": f"http://127.0.0.1:{_free_port()}", "DTE_TOKEN": "dte_pat_x"}
+    result = dte(env, tmp_path, "twin", "list", ok=False)
+    assert result.returncode == 1 and "cannot reach the engine" in result.stderr
+    assert "Traceback" not in result.stderr
