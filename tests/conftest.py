@@ -4,9 +4,14 @@ from __future__ import annotations
 
 import os
 import secrets
+import socket
+import subprocess
+import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 from starlette.testclient import TestClient
 
@@ -129,3 +134,45 @@ workflows:
 triggers:
   every-minute: {workflow: control}
 """
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture
+def served(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[dict[str, str]]:
+    """A live ``dte serve`` process in embedded mode with the bundled applications.
+
+    Yields the environment for CLI calls (DTE_URL, DTE_DATA_DIR; the token is found by the CLI).
+    Parametrize indirectly with "postgresql" to run it on the PostgreSQL server instead of SQLite.
+    """
+    port = free_port()
+    env = {**os.environ, "DTE_DATA_DIR": str(tmp_path / ".dte"), "DTE_PORT": str(port),
+           "DTE_URL": f"http://127.0.0.1:{port}", "DTE_BUNDLED_APPS_DIR": str(REPO / "apps"),
+           "XDG_CONFIG_HOME": str(tmp_path / "config")}
+    for name in ("DTE_TOKEN", "DTE_DATABASE_URL", "DTE_OBJECTS_URL", "DTE_ADMIN_TOKEN"):
+        env.pop(name, None)
+    if getattr(request, "param", "sqlite") == "postgresql":
+        env["DTE_DATABASE_URL"] = request.getfixturevalue("postgres_database")
+        _truncate(env["DTE_DATABASE_URL"])
+    log_path = tmp_path / "serve.log"
+    with log_path.open("w") as log:
+        process = subprocess.Popen([str(Path(sys.executable).with_name("dte")), "serve"], env=env, cwd=tmp_path,
+                                   stdout=log, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and process.poll() is None:
+            try:
+                if httpx.get(f"http://127.0.0.1:{port}/readyz").status_code == 200:
+                    break
+            except httpx.TransportError:
+                time.sleep(0.2)
+        else:
+            pytest.fail("the engine did not become ready:\n" + log_path.read_text())
+        yield env
+    finally:
+        process.terminate()
+        process.wait(timeout=15)

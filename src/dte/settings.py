@@ -26,7 +26,8 @@ class Settings(BaseSettings):
     admin_token: SecretStr | None = Field(default=None, description="bootstrap admin token; random when unset")
     bundled_apps_dir: Path | None = Field(default=None, description="publish every app in this folder on start")
     bundled_apps_project: str = "demo"
-    metrics_public: bool = True
+    metrics_public: bool = Field(default=True, description="serve /metrics without a token (else platform admins only)")
+    allow_project_creation: bool = Field(default=False, description="any user may create projects (else platform admins)")
     log_level: str = "info"
     log_json: bool = False
 

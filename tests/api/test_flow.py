@@ -8,6 +8,8 @@ from pathlib import Path
 
 from dte.client import Client
 
+ADMIN_TOKEN = "dte_pat_" + "t" * 43  # the engine fixture's bootstrap token (tests/conftest.py)
+
 
 def test_publish_twin_state_as_of(admin: Client, app_dir: Path, tmp_path: Path) -> None:
     admin.project_create("lab", "Lab")
@@ -33,3 +35,46 @@ def test_publish_twin_state_as_of(admin: Client, app_dir: Path, tmp_path: Path) 
 
     pulled = admin.app_pull("thermo", "1.0.0", tmp_path / "pulled")
     assert sorted(p.name for p in pulled) == ["dte-app.yaml", "thermo.py"]
+
+
+def test_health_readiness_metrics(engine, admin: Client) -> None:  # type: ignore[no-untyped-def]
+    assert engine.get("/healthz").json()["status"] == "ok"
+    ready = engine.get("/readyz").json()
+    assert ready["checks"] == {"database": "ok", "objects": "ok"}
+    admin.project_list()
+    text = engine.get("/metrics").text
+    assert 'dte_http_requests_total{method="GET",route="/api/v1/projects",status="200"}' in text
+
+
+def test_metrics_can_require_an_admin(tmp_path: Path) -> None:
+    from starlette.testclient import TestClient
+
+    from dte.api.app import create_app
+    from dte.settings import Settings
+    settings = Settings(data_dir=tmp_path, metrics_public=False, admin_token=ADMIN_TOKEN)
+    with TestClient(create_app(settings)) as engine:
+        assert engine.get("/metrics").status_code == 401
+        assert engine.get("/metrics", headers={"Authorization": f"Bearer {ADMIN_TOKEN}"}).status_code == 200
+
+
+def test_async_client(engine, admin: Client, app_dir: Path) -> None:  # type: ignore[no-untyped-def]
+    import asyncio
+
+    import httpx
+
+    from dte.client import AsyncClient, calls
+
+    admin.project_create("lab")
+    admin.app_publish("lab", app_dir)
+
+    async def scenario() -> list[str]:
+        transport = httpx.ASGITransport(app=engine.app)
+        async with AsyncClient("http://testserver", ADMIN_TOKEN,
+                               http=httpx.AsyncClient(transport=transport, base_url="http://testserver")) as c:
+            twin = await c.send(calls.twin_create("lab", "room-a", "thermo", parameters={"room": "A"}))
+            state = await c.send(calls.twin_set_state(twin.id, "reported", {"temperature": 19.5}))
+            assert state.reported == {"temperature": 19.5}
+            page = await c.send(calls.twin_list(project="lab"))
+            return [t.name for t in page.items]
+
+    assert asyncio.run(scenario()) == ["room-a"]

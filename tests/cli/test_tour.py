@@ -4,53 +4,17 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
-import httpx
 import pytest
+from conftest import free_port
 
 DTE = str(Path(sys.executable).with_name("dte"))
-REPO = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.e2e
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-@pytest.fixture
-def served(tmp_path: Path) -> Iterator[dict[str, str]]:
-    """A live engine in embedded mode with the bundled applications; yields the CLI environment."""
-    port = _free_port()
-    env = {**os.environ, "DTE_DATA_DIR": str(tmp_path / ".dte"), "DTE_PORT": str(port),
-           "DTE_URL": f"http://127.0.0.1:{port}", "DTE_BUNDLED_APPS_DIR": str(REPO / "apps"),
-           "XDG_CONFIG_HOME": str(tmp_path / "config")}
-    env.pop("DTE_TOKEN", None)
-    env.pop("DTE_DATABASE_URL", None)
-    log = (tmp_path / "serve.log").open("w")
-    process = subprocess.Popen([DTE, "serve"], env=env, cwd=tmp_path, stdout=log, stderr=subprocess.STDOUT)
-    try:
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            try:
-                if httpx.get(f"http://127.0.0.1:{port}/readyz").status_code == 200:
-                    break
-            except httpx.TransportError:
-                time.sleep(0.2)
-        else:
-            pytest.fail("the engine did not become ready:\n" + (tmp_path / "serve.log").read_text())
-        yield env
-    finally:
-        process.terminate()
-        process.wait(timeout=15)
 
 
 def dte(env: dict[str, str], cwd: Path, *args: str, ok: bool = True) -> subprocess.CompletedProcess[str]:
@@ -62,6 +26,7 @@ def dte(env: dict[str, str], cwd: Path, *args: str, ok: bool = True) -> subproce
 
 def test_readme_tour(served: dict[str, str], tmp_path: Path) -> None:
     env, cwd = served, tmp_path
+    assert "DTE_TOKEN" not in env  # the CLI finds the local engine's admin token itself
     assert json.loads(dte(env, cwd, "--json", "whoami").stdout)["username"] == "admin"
     apps = json.loads(dte(env, cwd, "app", "list", "--json").stdout)
     assert [a["name"] for a in apps] == ["thermostat"] and apps[0]["visibility"] == "public"
@@ -113,7 +78,7 @@ def test_config_show_masks_secrets(tmp_path: Path) -> None:
 
 
 def test_unreachable_engine_is_one_clear_line(tmp_path: Path) -> None:
-    env = {**os.environ, "DTE_URL": f"http://127.0.0.1:{_free_port()}", "DTE_TOKEN": "dte_pat_x"}
+    env = {**os.environ, "DTE_URL": f"http://127.0.0.1:{free_port()}", "DTE_TOKEN": "dte_pat_x"}
     result = dte(env, tmp_path, "twin", "list", ok=False)
     assert result.returncode == 1 and "cannot reach the engine" in result.stderr
     assert "Traceback" not in result.stderr

@@ -64,8 +64,8 @@ def users(db: Session) -> UserService:
     return UserService(db)
 
 
-def projects(db: Session) -> ProjectService:
-    return ProjectService(db)
+def projects(db: Session, rt: RuntimeDep) -> ProjectService:
+    return ProjectService(db, rt.settings.allow_project_creation)
 
 
 def catalogue(db: Session, rt: RuntimeDep) -> CatalogueService:

@@ -6,7 +6,6 @@ import time
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Histogram
-from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from dte.api.problems import problem
@@ -53,12 +52,11 @@ class Metrics:
                                  registry=registry, buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25,
                                                              0.5, 1, 2.5, 5, 10))
 
-    def _route(self, scope: Scope) -> str:
-        for route in scope["app"].router.routes:
-            match, _ = route.matches(scope)
-            if match == Match.FULL:
-                return getattr(route, "path", "unknown")
-        return "unmatched"
+    @staticmethod
+    def _route(scope: Scope) -> str:
+        """The matched route's template; the router records it in the scope while routing."""
+        route = scope.get("route")
+        return getattr(route, "path", None) or "unmatched"
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":

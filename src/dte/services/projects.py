@@ -79,12 +79,17 @@ class ProjectService:
         )
         return [m.Member(username=u, role=Role(r), added_at=a) for u, r, a in rows]
 
+    async def _membership(self, actor: Principal, name: str,
+                          username: str) -> tuple[ProjectRow, UserRow, MembershipRow | None]:
+        """For member changes: the project (admins only), the user and their membership if any."""
+        project = await project_by_name(self.session, actor, name)
+        actor.require(project.id, Role.ADMIN, Scope.ADMIN, "")
+        user = await _user_by_name(self.session, username)
+        return project, user, await self.session.get(MembershipRow, (project.id, user.id))
+
     async def set_member(self, actor: Principal, name: str, username: str, role: Role) -> m.Member:
         async with write(self.session):
-            project = await project_by_name(self.session, actor, name)
-            actor.require(project.id, Role.ADMIN, Scope.ADMIN, "")
-            user = await _user_by_name(self.session, username)
-            row = await self.session.get(MembershipRow, (project.id, user.id))
+            project, user, row = await self._membership(actor, name, username)
             if row is None:
                 row = MembershipRow(project_id=project.id, user_id=user.id, role=role)
                 self.session.add(row)
@@ -97,10 +102,7 @@ class ProjectService:
 
     async def remove_member(self, actor: Principal, name: str, username: str) -> None:
         async with write(self.session):
-            project = await project_by_name(self.session, actor, name)
-            actor.require(project.id, Role.ADMIN, Scope.ADMIN, "")
-            user = await _user_by_name(self.session, username)
-            row = await self.session.get(MembershipRow, (project.id, user.id))
+            project, user, row = await self._membership(actor, name, username)
             if row is None:
                 raise NotFound(f"{username!r} is not a member of {name!r}", code="member_not_found")
             if row.role == Role.ADMIN:

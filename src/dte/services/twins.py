@@ -74,7 +74,9 @@ class TwinService:
 
     async def _load(self, actor: Principal, twin_id: str, role: Role | None = None,
                     scope: Scope = Scope.READ) -> tuple[TwinRow, AppManifest, str]:
-        row = await self.session.get(TwinRow, twin_id)
+        # Writers lock the row (PostgreSQL) so concurrent updates queue instead of colliding;
+        # SQLite gets the same effect from BEGIN IMMEDIATE.
+        row = await self.session.get(TwinRow, twin_id, with_for_update=scope == Scope.WRITE)
         hidden = f"twin {twin_id!r} does not exist"
         if row is None or not actor.can_see(row.project_id):
             raise NotFound(hidden, code="twin_not_found")

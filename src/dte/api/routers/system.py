@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Response
+from fastapi import APIRouter, Header, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import text
 
 from dte import __version__
-from dte.api.deps import RuntimeDep
+from dte.api.deps import RuntimeDep, Session, principal
 from dte.api.problems import problem
 from dte.domain.manifest import manifest_json_schema
 
@@ -41,7 +41,9 @@ async def readyz(rt: RuntimeDep) -> dict[str, Any] | Response:
 
 
 @router.get("/metrics", summary="Prometheus metrics (text exposition format)", response_class=Response)
-async def metrics(rt: RuntimeDep) -> Response:
+async def metrics(rt: RuntimeDep, db: Session, authorization: Annotated[str | None, Header()] = None) -> Response:
+    if not rt.settings.metrics_public:
+        (await principal(db, authorization)).require_platform_admin()
     return Response(generate_latest(rt.metrics), media_type=CONTENT_TYPE_LATEST)
 
 
