@@ -15,7 +15,7 @@ from dte.adapters.db.engine import create_async, session_factory, upgrade
 from dte.adapters.objects import FsspecObjectStore
 from dte.api import problems
 from dte.api.deps import Runtime
-from dte.api.middleware import BodyLimit, Metrics
+from dte.api.middleware import BodyLimit, Observe
 from dte.api.routers import catalogue, projects, system, twins
 from dte.services.bootstrap import bootstrap
 from dte.settings import Settings, get_settings
@@ -60,5 +60,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     for router in (system.router, projects.router, catalogue.router, twins.router):
         app.include_router(router)
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
-    app.add_middleware(Metrics, registry=registry)
+    app.add_middleware(Observe, registry=registry)
     return app

@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import secrets
 import time
 from typing import Any
+
+import structlog
 
 from prometheus_client import CollectorRegistry, Counter, Histogram
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from dte.api.problems import problem
 from dte.domain.errors import PayloadTooLarge
+
+access = structlog.get_logger("dte.access")
 
 
 class BodyLimit:
@@ -41,8 +46,9 @@ class BodyLimit:
         await self.app(scope, limited, send)
 
 
-class Metrics:
-    """Request counts and latencies by route template (not raw path, to bound label cardinality)."""
+class Observe:
+    """Per request: an id (``X-Request-ID``, echoed), a structured access log line, and Prometheus
+    counts and latencies by route template (not raw path, to bound label cardinality)."""
 
     def __init__(self, app: ASGIApp, registry: CollectorRegistry) -> None:
         self.app = app
@@ -64,15 +70,22 @@ class Metrics:
             return
         start = time.perf_counter()
         status: dict[str, Any] = {"code": 500}
+        given = dict(scope["headers"]).get(b"x-request-id", b"").decode("latin-1")
+        request_id = given if 0 < len(given) <= 64 and given.isprintable() else secrets.token_hex(8)
 
         async def recording(message: Message) -> None:
             if message["type"] == "http.response.start":
                 status["code"] = message["status"]
+                message.setdefault("headers", []).append((b"x-request-id", request_id.encode("latin-1")))
             await send(message)
 
-        try:
-            await self.app(scope, receive, recording)
-        finally:
-            route = self._route(scope)
-            self.requests.labels(scope["method"], route, str(status["code"])).inc()
-            self.latency.labels(scope["method"], route).observe(time.perf_counter() - start)
+        with structlog.contextvars.bound_contextvars(request_id=request_id):
+            try:
+                await self.app(scope, receive, recording)
+            finally:
+                route = self._route(scope)
+                elapsed = time.perf_counter() - start
+                self.requests.labels(scope["method"], route, str(status["code"])).inc()
+                self.latency.labels(scope["method"], route).observe(elapsed)
+                access.info("request", method=scope["method"], route=route, status=status["code"],
+                            ms=round(elapsed * 1000, 2))
