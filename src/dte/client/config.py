@@ -32,15 +32,17 @@ def resolve_url(url: str | None = None) -> str:
 
 
 def resolve_token(token: str | None = None, url: str | None = None) -> str | None:
-    """Token from the argument, ``DTE_TOKEN``, ``dte login``'s file, or - only for an engine on this
-    machine - the admin token the embedded engine wrote into its data directory."""
+    """Token from the argument, ``DTE_TOKEN``, ``dte login``'s file (for the URL it was stored with),
+    or - only for an engine on this machine - the admin token the embedded engine wrote."""
     if token:
         return token
     if os.environ.get("DTE_TOKEN"):
         return os.environ["DTE_TOKEN"]
-    if _stored().get("token"):
-        return _stored()["token"]
-    if urlsplit(resolve_url(url)).hostname not in LOCAL_HOSTS:
+    target = resolve_url(url)
+    stored = _stored()
+    if stored.get("token") and stored.get("url", "").rstrip("/") == target:
+        return stored["token"]  # only to the engine it was stored for
+    if urlsplit(target).hostname not in LOCAL_HOSTS:
         return None
     data_dir = Path(os.environ.get("DTE_DATA_DIR", ".dte"))
     admin = data_dir / "admin.token"
