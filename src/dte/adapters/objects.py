@@ -63,4 +63,5 @@ class FsspecObjectStore:
         return await to_thread.run_sync(self.fs.exists, self._path(sha256))
 
     async def ping(self) -> None:
-        await to_thread.run_sync(self.fs.ls, self.root)
+        """Reach the store; an empty bucket prefix is fine (``exists`` answers False, not an error)."""
+        await to_thread.run_sync(self.fs.exists, self.root)

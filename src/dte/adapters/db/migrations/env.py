@@ -9,7 +9,12 @@ from dte.adapters.db.tables import Base
 
 config = context.config
 engine = create_sync_engine(config.attributes["url"])
+MIGRATION_LOCK = 0x64746501  # any constant: engines starting together migrate one at a time
+
 with engine.connect() as connection:
+    if connection.dialect.name == "postgresql":
+        connection.exec_driver_sql(f"SELECT pg_advisory_lock({MIGRATION_LOCK})")
+        connection.commit()
     context.configure(
         connection=connection,
         target_metadata=Base.metadata,
@@ -18,4 +23,7 @@ with engine.connect() as connection:
     )
     with context.begin_transaction():
         context.run_migrations()
+    if connection.dialect.name == "postgresql":
+        connection.exec_driver_sql(f"SELECT pg_advisory_unlock({MIGRATION_LOCK})")
+        connection.commit()
 engine.dispose()
