@@ -13,7 +13,7 @@ from prometheus_client import CollectorRegistry
 from dte import __version__
 from dte.adapters.db.engine import create_async, session_factory, upgrade
 from dte.adapters.objects import FsspecObjectStore
-from dte.api import problems
+from dte.api import openapi, problems
 from dte.api.deps import Runtime
 from dte.api.middleware import BodyLimit, Observe
 from dte.api.routers import catalogue, projects, system, twins
@@ -57,6 +57,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app = FastAPI(title="DTE - Digital Twin Engine", version=__version__, description=DESCRIPTION,
                   lifespan=lifespan, openapi_url="/openapi.json", docs_url="/docs", redoc_url=None)
     problems.install(app)
+    openapi.install(app)
     for router in (system.router, projects.router, catalogue.router, twins.router):
         app.include_router(router)
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)

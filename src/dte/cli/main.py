@@ -3,14 +3,15 @@ goes through the REST API (``dte.client``), so it works against any engine (``DT
 
 from __future__ import annotations
 
-import json
 import sys
-from datetime import datetime
+from datetime import date, datetime
 from pathlib import Path
 from typing import Annotated, Any
 
+import httpx
 import typer
 import yaml
+from rich.markup import escape
 
 from dte.cli.output import console, emit_json, errors, record, table
 from dte.client import ApiError, Client
@@ -78,7 +79,18 @@ def parse_assignments(pairs: list[str], file: Path | None) -> dict[str, Any]:
         if not sep or not key:
             raise typer.BadParameter(f"{pair!r} is not key=value")
         data[key] = yaml.safe_load(value) if value else ""
-    return data
+    return {k: _json_value(v) for k, v in data.items()}
+
+
+def _json_value(value: Any) -> Any:
+    """YAML dates and times become ISO strings: state and parameters are JSON documents."""
+    if isinstance(value, date | datetime):
+        return value.isoformat()
+    if isinstance(value, dict):
+        return {str(k): _json_value(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_json_value(v) for v in value]
+    return value
 
 
 # --- engine -------------------------------------------------------------------------------------
@@ -312,7 +324,7 @@ def app_pull(name: str, version: str = "latest",
 
 
 @app_app.command("deprecate")
-def app_deprecate(name: str, version: str, message: Annotated[str, typer.Option(help="why")] = ...,  # type: ignore[assignment]
+def app_deprecate(name: str, version: str, message: Annotated[str, typer.Option(help="why (required to deprecate)")] = "",
                   undo: bool = False, as_json: JsonOpt = False) -> None:
     """Mark a version deprecated (no new twins), or --undo it."""
     state.json |= as_json
@@ -351,7 +363,7 @@ def twin_create(
     if not sep:
         raise typer.BadParameter("give the twin as PROJECT/NAME")
     app_name, _, version = application.partition("@")
-    bindings = {channel: {"device": device} for channel, device in parse_assignments(bind or [], None).items()}
+    bindings = {channel: {"device": str(device)} for channel, device in parse_assignments(bind or [], None).items()}
     twin = state.client().twin_create(project, name, app_name, version or None, parse_assignments(param or [], params_file),
                                       bindings, description, "active" if activate else "created")
     show(twin)
@@ -431,6 +443,8 @@ def twin_set(
     if kind not in ("desired", "reported"):
         raise typer.BadParameter("KIND is desired or reported")
     document = parse_assignments(value or [], file)
+    if not document and not replace:
+        raise typer.BadParameter("give KEY=VALUE pairs or --file (or --replace to empty the document)")
     if not replace:
         document = {k: (None if v == "" else v) for k, v in document.items()}
     client = state.client()
@@ -447,21 +461,16 @@ def twin_history(reference: TwinRef, since: datetime | None = None, until: datet
     show(page.items, ["revision", "change", "changed_by", "changed_at", "reported", "desired"])
 
 
+def fail(message: str) -> None:
+    errors.print("[red]error[/red]", escape(message))
+    sys.exit(1)
+
+
 def main() -> None:
-    """Entry point: API and input errors become one readable message and exit code 1."""
+    """Entry point: API, input and configuration errors become one readable message, exit code 1."""
     try:
         app()
-    except ApiError as exc:
-        errors.print(f"[red]error[/red] {exc}")
-        sys.exit(1)
-    except DteError as exc:
-        errors.print(f"[red]error[/red] {exc}")
-        sys.exit(1)
-    except (OSError, json.JSONDecodeError, yaml.YAMLError) as exc:
-        errors.print(f"[red]error[/red] {exc}")
-        sys.exit(1)
-    except Exception as exc:  # httpx connection errors and the like, without a traceback
-        if type(exc).__module__.startswith("httpx"):
-            errors.print(f"[red]error[/red] cannot reach the engine: {exc}")
-            sys.exit(1)
-        raise
+    except (ApiError, DteError, OSError, ValueError, yaml.YAMLError) as exc:  # ValueError: settings too
+        fail(str(exc))
+    except httpx.HTTPError as exc:
+        fail(f"cannot reach the engine: {exc}")

@@ -41,7 +41,7 @@ async def readyz(rt: RuntimeDep) -> dict[str, Any] | Response:
 
 
 @router.get("/metrics", summary="Prometheus metrics (text exposition format)", response_class=Response)
-async def metrics(rt: RuntimeDep, db: Session, authorization: Annotated[str | None, Header()] = None) -> Response:
+async def metrics(rt: RuntimeDep, db: Session, authorization: Annotated[str | None, Header(include_in_schema=False)] = None) -> Response:
     if not rt.settings.metrics_public:
         (await principal(db, authorization)).require_platform_admin()
     return Response(generate_latest(rt.metrics), media_type=CONTENT_TYPE_LATEST)
