@@ -78,3 +78,27 @@ def test_async_client(engine, admin: Client, app_dir: Path) -> None:  # type: ig
             return [t.name for t in page.items]
 
     assert asyncio.run(scenario()) == ["room-a"]
+
+
+def test_token_revocation_needs_write_scope_and_ownership(engine, admin: Client) -> None:  # type: ignore[no-untyped-def]
+    from dte.client import ApiError
+    from conftest import client_for
+
+    admin.user_create("bob")
+    bob_token = admin.token_create("bob-main", ["read", "write"], username="bob")
+    victim = admin.token_create("victim", ["read"], username="bob")
+    read_only = client_for(engine, admin.token_create("ro", ["read"]).secret)
+    try:
+        read_only.token_revoke(victim.id)
+        raise AssertionError("a read-only token revoked a token")
+    except ApiError as exc:
+        assert exc.status in (403, 404)
+    bob = client_for(engine, bob_token.secret)
+    mine = admin.token_create("admin-2", ["read"])
+    try:
+        bob.token_revoke(mine.id)
+        raise AssertionError("bob revoked the admin's token")
+    except ApiError as exc:
+        assert exc.status == 404
+    bob.token_revoke(victim.id)
+    assert [t.revoked_at is not None for t in bob.token_list() if t.id == victim.id] == [True]

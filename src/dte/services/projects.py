@@ -234,10 +234,15 @@ class UserService:
         return [_token_out(t, p) for t, p in rows]
 
     async def revoke_token(self, actor: Principal, token_id: str) -> None:
+        """Your own tokens (write scope); anyone's for a platform admin with an unrestricted admin token."""
         async with write(self.session):
             row = await self.session.get(TokenRow, token_id)
-            if row is None or (row.user_id != actor.user_id and not actor.platform_admin):
+            own = row is not None and row.user_id == actor.user_id
+            admin = actor.platform_admin and Scope.ADMIN in actor.scopes and actor.token_project_id is None
+            if row is None or not (own or admin):
                 raise NotFound(f"token {token_id!r} does not exist", code="token_not_found")
+            if Scope.WRITE not in actor.scopes:
+                raise Forbidden("this token lacks the write scope", code="insufficient_scope")
             if row.revoked_at is None:
                 row.revoked_at = utcnow()
 
