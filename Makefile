@@ -11,6 +11,7 @@ run: install ## start the engine in embedded mode with the bundled applications
 	DTE_BUNDLED_APPS_DIR=apps $(BIN)/dte serve
 
 test: install-test services ## install what the tests need and run the whole suite
+	$(BIN)/ruff check src tests apps
 	$(BIN)/python -m pytest
 
 install: .stamp-install

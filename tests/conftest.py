@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import secrets
-import socket
 import subprocess
 import sys
 import time
@@ -13,23 +12,20 @@ from pathlib import Path
 
 import httpx
 import pytest
+from helpers import (
+    ADMIN_TOKEN,
+    POSTGRES_URL,
+    REPO,
+    THERMO_MANIFEST,
+    client_for,
+    free_port,
+    unavailable,
+)
 from starlette.testclient import TestClient
 
 from dte.adapters.db.tables import Base
 from dte.client import Client
 from dte.settings import Settings
-
-CI = os.environ.get("CI", "").lower() == "true"
-POSTGRES_URL = os.environ.get("DTE_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
-ADMIN_TOKEN = "dte_pat_" + "t" * 43
-REPO = Path(__file__).resolve().parents[1]
-
-
-def unavailable(reason: str) -> None:
-    """Outside CI a missing service skips the test; in CI (CI=true) it fails it."""
-    if CI:
-        pytest.fail(f"{reason} (CI=true: services are required)")
-    pytest.skip(reason)
 
 
 @pytest.fixture(scope="session")
@@ -85,11 +81,6 @@ def engine(settings: Settings) -> Iterator[TestClient]:
         yield client
 
 
-def client_for(engine: TestClient, token: str | None) -> Client:
-    http = TestClient(engine.app, raise_server_exceptions=False)
-    return Client(url="http://testserver", token=token or "", http=http)
-
-
 @pytest.fixture
 def admin(engine: TestClient) -> Client:
     return client_for(engine, ADMIN_TOKEN)
@@ -105,41 +96,6 @@ def app_dir(tmp_path: Path) -> Path:
     return directory
 
 
-THERMO_MANIFEST = """\
-name: thermo
-version: 1.0.0
-summary: Room thermostat twin
-description: Keeps a room at its set-point.
-authors: [{name: Ada, email: ada@example.org}]
-licence: Apache-2.0
-tags: [building, hvac]
-parameters:
-  type: object
-  required: [room]
-  properties:
-    room: {type: string, minLength: 1}
-    setpoint: {type: number, minimum: 5, maximum: 30, default: 21}
-desired_state:
-  type: object
-  properties:
-    setpoint: {type: number, minimum: 5, maximum: 30}
-  additionalProperties: false
-channels:
-  - {name: temperature, unit: Cel, description: air temperature}
-  - {name: heater, unit: "%", description: heater power}
-outputs:
-  - {name: comfort, kind: scalar}
-workflows:
-  control: {description: compute heater power}
-triggers:
-  every-minute: {workflow: control}
-"""
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @pytest.fixture

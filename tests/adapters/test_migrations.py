@@ -7,7 +7,7 @@ import secrets
 from pathlib import Path
 
 import pytest
-from conftest import POSTGRES_URL, unavailable
+from helpers import POSTGRES_URL, unavailable
 from sqlalchemy import create_engine, inspect
 from sqlalchemy.engine import make_url
 
@@ -48,3 +48,18 @@ def test_concurrent_upgrades_on_postgresql() -> None:
             assert _tables(url) == {t.name for t in Base.metadata.sorted_tables} | {"alembic_version"}
         finally:
             admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def test_migrations_match_the_tables(tmp_path: Path) -> None:
+    """A table change without its migration fails here (run `make migration m=...`)."""
+    from alembic.autogenerate import compare_metadata
+    from alembic.runtime.migration import MigrationContext
+
+    url = f"sqlite:///{tmp_path / 'x.sqlite3'}"
+    upgrade(url)
+    engine = create_engine(driver_url(url, asynchronous=False))
+    with engine.connect() as connection:
+        differences = compare_metadata(MigrationContext.configure(connection, opts={"compare_type": True}),
+                                       Base.metadata)
+    engine.dispose()
+    assert differences == []

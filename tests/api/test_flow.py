@@ -6,9 +6,9 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
-from dte.client import Client
+from helpers import ADMIN_TOKEN
 
-ADMIN_TOKEN = "dte_pat_" + "t" * 43  # the engine fixture's bootstrap token (tests/conftest.py)
+from dte.client import Client
 
 
 def test_publish_twin_state_as_of(admin: Client, app_dir: Path, tmp_path: Path) -> None:
@@ -81,8 +81,9 @@ def test_async_client(engine, admin: Client, app_dir: Path) -> None:  # type: ig
 
 
 def test_token_revocation_needs_write_scope_and_ownership(engine, admin: Client) -> None:  # type: ignore[no-untyped-def]
+    from helpers import client_for
+
     from dte.client import ApiError
-    from conftest import client_for
 
     admin.user_create("bob")
     bob_token = admin.token_create("bob-main", ["read", "write"], username="bob")

@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from conftest import free_port
+from helpers import free_port
 
 DTE = str(Path(sys.executable).with_name("dte"))
 pytestmark = pytest.mark.e2e

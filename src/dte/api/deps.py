@@ -11,7 +11,7 @@ from fastapi import Depends, Header, Request
 from prometheus_client import CollectorRegistry
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from dte.domain.errors import Unauthenticated
+from dte.domain.errors import FieldError, InvalidInput, Unauthenticated
 from dte.services.access import Principal
 from dte.services.catalogue import CatalogueService
 from dte.services.ports import ObjectStore
@@ -82,8 +82,11 @@ Catalogue = Annotated[CatalogueService, Depends(catalogue)]
 Twins = Annotated[TwinService, Depends(twins)]
 
 
-def utc(value: datetime | None) -> datetime | None:
-    """Query times without a zone are taken as UTC."""
-    if value is None or value.tzinfo is not None:
-        return value
-    return value.replace(tzinfo=UTC)
+def utc(value: datetime | None, name: str) -> datetime | None:
+    """Query times without a zone are taken as UTC; a time with a zone must exist in UTC too."""
+    if value is None:
+        return None
+    try:
+        return value.astimezone(UTC) if value.tzinfo is not None else value.replace(tzinfo=UTC)
+    except OverflowError:  # e.g. 0001-01-01T00:00:00+01:00 is before the first UTC datetime
+        raise InvalidInput(f"{name} is out of range", errors=[FieldError(f"/{name}", "out of range in UTC", "query")]) from None

@@ -7,7 +7,6 @@ import time
 from typing import Any
 
 import structlog
-
 from prometheus_client import CollectorRegistry, Counter, Histogram
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 

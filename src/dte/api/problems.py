@@ -9,7 +9,7 @@ import structlog
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DataError, IntegrityError
 from starlette.exceptions import HTTPException
 
 from dte.domain.errors import DteError, FieldError
@@ -62,6 +62,12 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(HTTPException)
     async def http_error(request: Request, exc: HTTPException) -> JSONResponse:
+        cause = exc.__cause__  # FastAPI wraps what goes wrong while it reads and parses the body
+        if isinstance(cause, DteError):
+            return await dte_error(request, cause)
+        if exc.status_code == 400 and isinstance(cause, (ValueError, RecursionError)):  # not UTF-8, too deep
+            return problem(400, "malformed_json", f"the request body is not valid JSON: {cause}",
+                           instance=request.url.path)
         code = HTTPStatus(exc.status_code).phrase.lower().replace(" ", "_").replace("-", "_")
         return problem(exc.status_code, code, str(exc.detail), headers=exc.headers, instance=request.url.path)
 
@@ -71,6 +77,13 @@ def install(app: FastAPI) -> None:
         log.warning("integrity_conflict", path=request.url.path, error=str(exc.orig))
         return problem(409, "conflict", "the request conflicts with a concurrent change; retry",
                        instance=request.url.path)
+
+    @app.exception_handler(DataError)
+    async def unstorable(request: Request, exc: DataError) -> JSONResponse:
+        # A value the database refuses (PostgreSQL: NUL characters, out-of-range numbers); nothing was written.
+        log.warning("data_error", path=request.url.path, error=str(exc.orig))
+        return problem(422, "invalid_value", "the request holds a value the database cannot store "
+                       "(for example a NUL character)", instance=request.url.path)
 
     @app.exception_handler(Exception)
     async def unexpected(request: Request, exc: Exception) -> JSONResponse:

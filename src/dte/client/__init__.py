@@ -6,7 +6,7 @@ with the engine's problem details.
 """
 
 from dte.client.calls import ApiError, Call
-from dte.client.config import resolve_token, resolve_url
 from dte.client.clients import AsyncClient, Client
+from dte.client.config import resolve_token, resolve_url
 
 __all__ = ["ApiError", "AsyncClient", "Call", "Client", "resolve_token", "resolve_url"]

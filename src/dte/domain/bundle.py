@@ -9,6 +9,7 @@ from __future__ import annotations
 import gzip
 import io
 import tarfile
+import zlib
 from collections.abc import Iterable
 from pathlib import Path, PurePosixPath
 
@@ -62,7 +63,7 @@ def unpack(data: bytes, max_bytes: int) -> dict[str, tuple[bytes, bool]]:
     """Read an uploaded tar.gz safely: regular files only, no path escapes, bounded size."""
     try:
         raw = gzip.GzipFile(fileobj=io.BytesIO(data)).read(max_bytes + 1)
-    except (OSError, EOFError) as exc:
+    except (OSError, EOFError, zlib.error) as exc:  # zlib.error: a gzip header over corrupt data
         raise InvalidInput(f"the bundle is not a gzip file: {exc}", code="invalid_bundle") from None
     if len(raw) > max_bytes:
         raise PayloadTooLarge(f"the bundle unpacks to more than {max_bytes} bytes", code="bundle_too_large")
@@ -85,6 +86,10 @@ def unpack(data: bytes, max_bytes: int) -> dict[str, tuple[bytes, bool]]:
         raise InvalidInput(f"the bundle is not a valid tar archive: {exc}", code="invalid_bundle") from None
     if MANIFEST_FILE not in files:
         raise InvalidInput(f"the bundle has no {MANIFEST_FILE} at its top level", code="invalid_bundle")
+    folders = {parent.as_posix() for path in files for parent in PurePosixPath(path).parents}
+    clash = sorted(folders & files.keys())
+    if clash:  # such a bundle could be published but never unpacked
+        raise InvalidInput(f"bundle entry {clash[0]!r} is both a file and a folder", code="invalid_bundle")
     return files
 
 

@@ -11,11 +11,21 @@ from typing import Annotated, Any, Literal
 import yaml
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import SchemaError
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    AliasChoices,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+)
+from yaml.composer import ComposerError
+from yaml.constructor import ConstructorError
 
 from dte.domain.errors import FieldError, InvalidInput
 from dte.domain.semver import Version
-from dte.domain.validation import pydantic_errors
+from dte.domain.validation import json_value_errors, pydantic_errors, unresolvable_references
 
 MANIFEST_FILE = "dte-app.yaml"
 NAME_PATTERN = r"^[a-z][a-z0-9]*(?:-[a-z0-9]+)*$"
@@ -77,11 +87,12 @@ class AppManifest(_Strict):
     """``dte-app.yaml`` - the published JSON Schema is ``AppManifest.model_json_schema()``."""
 
     name: Name
-    version: str = Field(description="Semantic version, e.g. 1.2.0")
+    version: str = Field(max_length=100, description="Semantic version, e.g. 1.2.0")
     summary: str = Field(min_length=1, max_length=200)
     description: str = ""
     authors: list[Author] = Field(default_factory=list)
-    license: str = Field(default="", alias="licence", max_length=64, description="SPDX licence identifier")
+    licence: str = Field(default="", validation_alias=AliasChoices("licence", "license"), max_length=64,
+                         description="SPDX licence identifier ('license' is accepted too)")
     modules: list[str] = Field(default_factory=list, description="thematic modules required, pip-style: 'dte-hydrology>=0.1'")
     parameters: dict[str, Any] = Field(
         default_factory=lambda: {"type": "object", "properties": {}},
@@ -120,19 +131,35 @@ class AppManifest(_Strict):
             Draft202012Validator.check_schema(value)
         except SchemaError as exc:
             raise ValueError(f"not a valid JSON Schema: {exc.message}") from None
+        unresolvable = unresolvable_references(value)
+        if unresolvable:
+            raise ValueError(f"$ref {unresolvable[0]!r} does not resolve inside the schema; "
+                             "schemas must be self-contained (no remote references)")
         if value.get("type", "object") != "object":
             raise ValueError("the schema must describe an object (type: object)")
         return value
 
-    @model_validator(mode="after")
-    def _references(self) -> AppManifest:
-        _unique([c.name for c in self.channels], "channels")
-        _unique([o.name for o in self.outputs], "outputs")
-        _unique([m.name for m in self.models], "models")
-        for name, trigger in self.triggers.items():
-            if trigger.workflow not in self.workflows:
+    # Field validators rather than one model validator, so an error's pointer names the field.
+    @field_validator("channels", "outputs", "models")
+    @classmethod
+    def _unique_names(cls, value: list[Channel] | list[Output] | list[ModelSlot]) -> list[Any]:
+        seen: set[str] = set()
+        for item in value:
+            if item.name in seen:
+                raise ValueError(f"the name {item.name!r} appears twice")
+            seen.add(item.name)
+        return value
+
+    @field_validator("triggers")
+    @classmethod
+    def _known_workflows(cls, value: dict[str, TriggerSlot], info: ValidationInfo) -> dict[str, TriggerSlot]:
+        workflows = info.data.get("workflows")
+        if workflows is None:  # invalid itself, and reported as such
+            return value
+        for name, trigger in value.items():
+            if trigger.workflow not in workflows:
                 raise ValueError(f"trigger {name!r} starts unknown workflow {trigger.workflow!r}")
-        return self
+        return value
 
     @property
     def semver(self) -> Version:
@@ -142,18 +169,13 @@ class AppManifest(_Strict):
         return next((c for c in self.channels if c.name == name), None)
 
 
-def _unique(names: list[str], what: str) -> None:
-    seen: set[str] = set()
-    for name in names:
-        if name in seen:
-            raise ValueError(f"{what}: name {name!r} appears twice")
-        seen.add(name)
-
-
 def parse_manifest(data: Any) -> AppManifest:
     """Validate a manifest document (already parsed from YAML/JSON) into an :class:`AppManifest`."""
     if not isinstance(data, dict):
         raise InvalidInput("the manifest must be a mapping", code="invalid_manifest", errors=[FieldError("", "expected a mapping")])
+    not_json = json_value_errors(data)
+    if not_json:  # e.g. YAML dates, binary or .nan: the engine stores and serves manifests as JSON
+        raise InvalidInput("the application manifest is invalid", code="invalid_manifest", errors=not_json)
     try:
         return AppManifest.model_validate(data)
     except ValidationError as exc:
@@ -162,17 +184,36 @@ def parse_manifest(data: Any) -> AppManifest:
         ) from None
 
 
+class _ManifestLoader(yaml.SafeLoader):
+    """Safe YAML without aliases: ``*name`` lets a 1 KB file expand to gigabytes ("billion laughs")."""
+
+    def compose_node(self, parent: Any, index: Any) -> Any:
+        if self.check_event(yaml.AliasEvent):
+            event = self.peek_event()
+            raise ComposerError(None, None, "aliases (*name) are not allowed in " + MANIFEST_FILE,
+                                event.start_mark)
+        return super().compose_node(parent, index)
+
+    def construct_object(self, node: Any, deep: bool = False) -> Any:
+        try:
+            return super().construct_object(node, deep=deep)
+        except (ValueError, TypeError, AttributeError, LookupError):  # e.g. "!!int abc", "!!timestamp x"
+            raise ConstructorError(None, None, f"cannot read {node.value!r} as {node.tag}", node.start_mark) from None
+
+
 def load_manifest_text(text: str | bytes) -> AppManifest:
     """Parse and validate the YAML text of a ``dte-app.yaml``."""
     try:
-        data = yaml.safe_load(text)
+        data = yaml.load(text, Loader=_ManifestLoader)
+    except RecursionError:
+        raise InvalidInput(f"{MANIFEST_FILE} is nested too deeply", code="invalid_manifest") from None
     except yaml.YAMLError as exc:
         raise InvalidInput(f"{MANIFEST_FILE} is not valid YAML: {exc}", code="invalid_manifest") from None
     return parse_manifest(data)
 
 
 def manifest_json_schema() -> dict[str, Any]:
-    schema = AppManifest.model_json_schema(by_alias=False)
+    schema = AppManifest.model_json_schema()
     schema["$id"] = "https://dte.invalid/schemas/dte-app.schema.json"
     schema["title"] = "DTE application manifest (dte-app.yaml)"
     return schema

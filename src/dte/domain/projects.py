@@ -68,7 +68,7 @@ class Member(Resource):
 class UserCreate(Input):
     username: Username
     display_name: str = Field(default="", max_length=200)
-    email: str | None = Field(default=None, pattern=r"^[^@\s]+@[^@\s]+$")
+    email: str | None = Field(default=None, max_length=320, pattern=r"^[^@\s]+@[^@\s]+$")
     platform_admin: bool = False
 
 

@@ -12,6 +12,7 @@ from dte.domain.common import Input, Resource
 from dte.domain.errors import Conflict
 from dte.domain.manifest import Name
 
+
 class TwinStatus(StrEnum):
     CREATED = "created"
     ACTIVE = "active"
@@ -83,8 +84,10 @@ class TwinState(Resource):
     reported: dict[str, Any]
     desired: dict[str, Any]
     parameters: dict[str, Any]
+    bindings: dict[str, ChannelBinding]
     status: TwinStatus
     changed_at: datetime
     changed_by: str
-    change: str = Field(description="what made this revision: created, reported, desired, parameters, status")
+    change: str = Field(description="what made this revision: created, reported, desired, or a comma-separated "
+                                    "list of status, parameters, bindings, description")
 

@@ -38,11 +38,12 @@ class Principal:
     def can_see(self, project_id: str) -> bool:
         return self.role_in(project_id) is not None and Scope.READ in self.scopes
 
-    def require(self, project_id: str, role: Role, scope: Scope, hidden: str) -> None:
-        """Allow or raise. Non-members get ``NotFound(hidden)`` so they learn nothing."""
+    def require(self, project_id: str, role: Role, scope: Scope, hidden: str, hidden_code: str = "not_found") -> None:
+        """Allow or raise. Non-members get ``NotFound(hidden, hidden_code)``, the answer for a
+        missing resource, so they learn nothing."""
         current = self.role_in(project_id)
         if current is None:
-            raise NotFound(hidden)
+            raise NotFound(hidden, code=hidden_code)
         if scope not in self.scopes:
             raise Forbidden(f"this token lacks the {scope!s} scope", code="insufficient_scope")
         if not current.includes(role):
@@ -51,5 +52,7 @@ class Principal:
     def require_platform_admin(self) -> None:
         if not self.platform_admin:
             raise Forbidden("this needs the platform admin role", code="insufficient_role")
+        if self.token_project_id is not None:  # else it could mint unrestricted users and tokens
+            raise Forbidden("a token restricted to one project cannot act as platform admin", code="insufficient_scope")
         if Scope.ADMIN not in self.scopes:
             raise Forbidden("this token lacks the admin scope", code="insufficient_scope")

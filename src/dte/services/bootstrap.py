@@ -15,10 +15,10 @@ from dte.domain.catalogue import Visibility
 from dte.domain.errors import DteError, NotFound
 from dte.domain.manifest import MANIFEST_FILE
 from dte.domain.projects import ProjectCreate, Scope
+from dte.fileutil import write_private
 from dte.services.access import Principal
 from dte.services.catalogue import CatalogueService
 from dte.services.ports import ObjectStore
-from dte.fileutil import write_private
 from dte.services.projects import ProjectService, UserService
 from dte.settings import Settings
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+
 from anyio import to_thread
 from sqlalchemy import Select, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -16,9 +18,9 @@ from dte.domain.projects import Role, Scope
 from dte.domain.semver import Version
 from dte.services.access import Principal
 from dte.services.paging import page
-from dte.services.uow import write
 from dte.services.ports import ObjectStore
 from dte.services.projects import project_by_name
+from dte.services.uow import write
 
 BUNDLE_MEDIA_TYPE = "application/gzip"
 
@@ -90,7 +92,7 @@ class CatalogueService:
             if app is not None and app.project_id != project.id:
                 raise Conflict(f"the application name {manifest.name!r} is taken by another project",
                                code="application_name_taken")
-            sha256 = await self.objects.put(canonical)
+            sha256 = hashlib.sha256(canonical).hexdigest()
             if app is None:
                 app = ApplicationRow(name=manifest.name, project_id=project.id, visibility=visibility)
                 self.session.add(app)
@@ -105,12 +107,13 @@ class CatalogueService:
                         code="version_exists",
                     )
                 return m.PublishResult(created=False, version=await self._version_out(app, existing))
+            await self.objects.put(canonical)  # only now: a refused publish leaves no object behind
             if await self.session.get(ArtifactRow, sha256) is None:
                 self.session.add(ArtifactRow(sha256=sha256, size=len(canonical), media_type=BUNDLE_MEDIA_TYPE))
                 await self.session.flush()
             row = ApplicationVersionRow(
                 application_id=app.id, version=manifest.version, bundle_sha256=sha256,
-                manifest=manifest.model_dump(mode="json", by_alias=False), published_by=actor.username,
+                manifest=manifest.model_dump(mode="json"), published_by=actor.username,
             )
             self.session.add(row)
             await self.session.flush()
@@ -120,7 +123,8 @@ class CatalogueService:
     def _refresh(self, app: ApplicationRow, versions: list[ApplicationVersionRow]) -> None:
         """Denormalised fields of the application: latest version and its searchable text."""
         app.latest_version = _latest(versions)
-        newest = next((v for v in versions if v.version == app.latest_version), None) or versions[-1]
+        newest = next((v for v in versions if v.version == app.latest_version), None) or max(
+            versions, key=lambda v: Version.parse(v.version).precedence())
         manifest = AppManifest.model_validate(newest.manifest)
         app.summary, app.tags, app.search_text = manifest.summary, manifest.tags, _search_text(manifest)
         app.tag_index = "|" + "|".join(manifest.tags) + "|"
@@ -133,7 +137,10 @@ class CatalogueService:
             for word in q.lower().split():
                 stmt = stmt.where(ApplicationRow.search_text.contains(word, autoescape=True))
         if project:
-            stmt = stmt.where(ApplicationRow.project_id == (await project_by_name(self.session, actor, project)).id)
+            # By name, without a membership check: _visible already limits the rows, and an unknown
+            # project simply matches nothing (so the answer does not reveal which projects exist).
+            owner = select(ProjectRow.id).where(ProjectRow.name == project).scalar_subquery()
+            stmt = stmt.where(ApplicationRow.project_id == owner)
         if tag:
             stmt = stmt.where(ApplicationRow.tag_index.contains(f"|{tag}|", autoescape=True))
         rows, next_cursor = await page(self.session, stmt, ApplicationRow.name, cursor, limit)
@@ -150,7 +157,8 @@ class CatalogueService:
     async def update(self, actor: Principal, name: str, body: m.ApplicationUpdate) -> m.Application:
         async with write(self.session):
             app, project = await self._app(actor, name)
-            actor.require(app.project_id, Role.DEVELOPER, Scope.WRITE, f"application {name!r} does not exist")
+            actor.require(app.project_id, Role.DEVELOPER, Scope.WRITE, f"application {name!r} does not exist",
+                          "application_not_found")
             app.visibility = body.visibility
             app.updated_at = utcnow()
         return self._app_out(app, project)
@@ -168,7 +176,7 @@ class CatalogueService:
             row = await self.session.scalar(select(ApplicationVersionRow).where(
                 ApplicationVersionRow.application_id == app.id, ApplicationVersionRow.version == wanted))
         if row is None:
-            what = f"version {version!r}" if version not in (None, "latest") else "a usable version"
+            what = f"version {version!r}" if version not in (None, "latest") else "non-deprecated version"
             raise NotFound(f"application {name!r} has no {what}", code="version_not_found")
         return app, row
 
@@ -176,14 +184,16 @@ class CatalogueService:
         app, row = await self.resolve(actor, name, version)
         return await self._version_out(app, row)
 
-    async def bundle(self, actor: Principal, name: str, version: str) -> tuple[str, bytes]:
+    async def bundle(self, actor: Principal, name: str, version: str) -> tuple[str, str, bytes]:
+        """The resolved version, its bundle's sha256 and the bundle bytes (verified on read)."""
         _, row = await self.resolve(actor, name, version)
-        return row.bundle_sha256, await self.objects.get(row.bundle_sha256)
+        return row.version, row.bundle_sha256, await self.objects.get(row.bundle_sha256)
 
     async def update_version(self, actor: Principal, name: str, version: str, body: m.VersionUpdate) -> m.ApplicationVersion:
         async with write(self.session):
             app, row = await self.resolve(actor, name, version)
-            actor.require(app.project_id, Role.DEVELOPER, Scope.WRITE, f"application {name!r} does not exist")
+            actor.require(app.project_id, Role.DEVELOPER, Scope.WRITE, f"application {name!r} does not exist",
+                          "application_not_found")
             if body.deprecated and not body.deprecation_message.strip():
                 raise InvalidInput("say why the version is deprecated (deprecation_message)", code="invalid_input")
             row.deprecated = body.deprecated

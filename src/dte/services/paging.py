@@ -14,6 +14,7 @@ from sqlalchemy.orm import InstrumentedAttribute
 from dte.domain.errors import FieldError, InvalidInput
 
 T = TypeVar("T")
+_BAD_CURSOR = FieldError("/cursor", "invalid cursor", "query")
 
 
 def encode_cursor(key: str) -> str:
@@ -22,9 +23,12 @@ def encode_cursor(key: str) -> str:
 
 def decode_cursor(cursor: str) -> str:
     try:
-        return base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
-    except (binascii.Error, UnicodeDecodeError, ValueError):
-        raise InvalidInput("the cursor is not one this API returned", errors=[FieldError("/cursor", "invalid cursor")]) from None
+        key = base64.b64decode(cursor + "=" * (-len(cursor) % 4), altchars=b"-_", validate=True).decode("ascii")
+    except (binascii.Error, UnicodeError, ValueError):
+        key = ""
+    if not key.isprintable() or not key:  # every key this API pages on is printable ASCII
+        raise InvalidInput("the cursor is not one this API returned", errors=[_BAD_CURSOR])
+    return key
 
 
 async def page(
@@ -39,8 +43,8 @@ async def page(
     if cursor:
         last: Any = decode_cursor(cursor)
         if key.type.python_type is int:
-            if not last.isdigit():
-                raise InvalidInput("the cursor is not one this API returned", errors=[FieldError("/cursor", "invalid cursor")])
+            if not (last.isdigit() and int(last) < 2**31):  # the integer keys paged on are 32-bit
+                raise InvalidInput("the cursor is not one this API returned", errors=[_BAD_CURSOR])
             last = int(last)
         stmt = stmt.where(key < last if descending else key > last)
     stmt = stmt.order_by(key.desc() if descending else key).limit(limit + 1)

@@ -9,7 +9,13 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from dte.adapters.db.tables import ApplicationRow, ApplicationVersionRow, ProjectRow, TwinRevisionRow, TwinRow
+from dte.adapters.db.tables import (
+    ApplicationRow,
+    ApplicationVersionRow,
+    ProjectRow,
+    TwinRevisionRow,
+    TwinRow,
+)
 from dte.adapters.db.types import utcnow
 from dte.domain import twins as m
 from dte.domain.errors import Conflict, FieldError, InvalidInput, NotFound, PreconditionFailed
@@ -17,19 +23,19 @@ from dte.domain.manifest import AppManifest
 from dte.domain.merge_patch import merge_patch
 from dte.domain.projects import Role, Scope
 from dte.domain.twins import TwinStatus, check_transition
-from dte.domain.validation import apply_defaults, schema_errors
+from dte.domain.validation import apply_defaults, json_value_errors, schema_errors
 from dte.services.access import Principal
 from dte.services.catalogue import CatalogueService
 from dte.services.paging import page
-from dte.services.uow import write
 from dte.services.projects import project_by_name
+from dte.services.uow import write
 
 StateKind = Literal["reported", "desired"]
 
 
 def validate_parameters(manifest: AppManifest, parameters: dict[str, Any]) -> dict[str, Any]:
     filled = apply_defaults(manifest.parameters, parameters)
-    errors = schema_errors(manifest.parameters, filled, prefix="/parameters")
+    errors = json_value_errors(filled, "/parameters") or schema_errors(manifest.parameters, filled, "/parameters")
     if errors:
         raise InvalidInput(f"the parameters do not satisfy {manifest.name} {manifest.version}'s schema",
                            code="invalid_parameters", errors=errors)
@@ -81,7 +87,7 @@ class TwinService:
         if row is None or not actor.can_see(row.project_id):
             raise NotFound(hidden, code="twin_not_found")
         if role is not None:
-            actor.require(row.project_id, role, scope, hidden)
+            actor.require(row.project_id, role, scope, hidden, "twin_not_found")
         version = await self.session.get(ApplicationVersionRow, row.application_version_id)
         project = await self.session.get(ProjectRow, row.project_id)
         assert version is not None and project is not None
@@ -95,7 +101,7 @@ class TwinService:
 
     def _snapshot(self, row: TwinRow, change: str, actor: Principal, at: datetime) -> TwinRevisionRow:
         return TwinRevisionRow(twin_id=row.id, revision=row.revision, reported=row.reported, desired=row.desired,
-                               parameters=row.parameters, status=row.status, change=change,
+                               parameters=row.parameters, bindings=row.bindings, status=row.status, change=change,
                                changed_by=actor.username, changed_at=at)
 
     async def create(self, actor: Principal, body: m.TwinCreate) -> m.Twin:
@@ -201,7 +207,8 @@ class TwinService:
 
     def _state_out(self, rev: TwinRevisionRow) -> m.TwinState:
         return m.TwinState(twin_id=rev.twin_id, revision=rev.revision, reported=rev.reported, desired=rev.desired,
-                           parameters=rev.parameters, status=TwinStatus(rev.status), changed_at=rev.changed_at,
+                           parameters=rev.parameters, bindings=rev.bindings, status=TwinStatus(rev.status),
+                           changed_at=rev.changed_at,
                            changed_by=rev.changed_by, change=rev.change)
 
     async def set_state(self, actor: Principal, twin_id: str, kind: StateKind, document: dict[str, Any],
@@ -212,6 +219,9 @@ class TwinService:
             _check_etag(if_match, row.revision)
             if row.status == TwinStatus.RETIRED:
                 raise Conflict("the twin is retired; its state cannot change", code="twin_retired")
+            not_json = json_value_errors(document, prefix=f"/{kind}")
+            if not_json:  # NaN, Infinity, NUL: one database would refuse them, the other change them
+                raise InvalidInput("the state document is not plain JSON", code="invalid_state", errors=not_json)
             current = row.reported if kind == "reported" else row.desired
             updated = merge_patch(current, document) if merge else document
             if kind == "desired":

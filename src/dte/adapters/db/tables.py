@@ -5,7 +5,17 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import BigInteger, Boolean, ForeignKey, Index, Integer, MetaData, String, Text, UniqueConstraint
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    UniqueConstraint,
+)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from dte.adapters.db.types import Json, UTCDateTime, utcnow
@@ -143,7 +153,8 @@ class TwinRevisionRow(Base):
     reported: Mapped[dict[str, Any]] = mapped_column()
     desired: Mapped[dict[str, Any]] = mapped_column()
     parameters: Mapped[dict[str, Any]] = mapped_column()
+    bindings: Mapped[dict[str, Any]] = mapped_column()
     status: Mapped[str] = mapped_column(String(16))
-    change: Mapped[str] = mapped_column(String(32))
+    change: Mapped[str] = mapped_column(String(64))
     changed_by: Mapped[str] = mapped_column(String(63))
     changed_at: Mapped[datetime] = _created()

@@ -2,13 +2,21 @@
 
 from __future__ import annotations
 
+import base64
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Request, Response
 
 from dte.api.deps import Caller, Catalogue
 from dte.api.params import CursorQ, LimitQ
-from dte.domain.catalogue import Application, ApplicationUpdate, ApplicationVersion, PublishResult, VersionUpdate, Visibility
+from dte.domain.catalogue import (
+    Application,
+    ApplicationUpdate,
+    ApplicationVersion,
+    PublishResult,
+    VersionUpdate,
+    Visibility,
+)
 from dte.domain.common import Page
 
 router = APIRouter(prefix="/api/v1/applications", tags=["catalogue"])
@@ -80,9 +88,9 @@ async def update_version(name: str, version: str, body: VersionUpdate, caller: C
 @router.get("/{name}/versions/{version}/bundle", summary="Download a version's bundle (tar.gz)",
             response_class=Response, responses={200: {"content": {"application/gzip": {}}}})
 async def get_bundle(name: str, version: str, caller: Caller, svc: Catalogue) -> Response:
-    sha256, data = await svc.bundle(caller, name, version)
+    resolved, sha256, data = await svc.bundle(caller, name, version)
     return Response(data, media_type="application/gzip", headers={
         "ETag": f'"{sha256}"',
-        "Digest": f"sha-256={sha256}",
-        "Content-Disposition": f'attachment; filename="{name}-{version}.tar.gz"',
+        "Repr-Digest": f"sha-256=:{base64.b64encode(bytes.fromhex(sha256)).decode()}:",  # RFC 9530
+        "Content-Disposition": f'attachment; filename="{name}-{resolved}.tar.gz"',
     })

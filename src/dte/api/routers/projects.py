@@ -5,9 +5,20 @@ from __future__ import annotations
 from fastapi import APIRouter, Response, status
 
 from dte.api.deps import Caller, Projects, Users
-from dte.domain.common import Page
-from dte.domain.projects import Me, Member, MemberSet, Project, ProjectCreate, Token, TokenCreate, TokenSecret, User, UserCreate
 from dte.api.params import CursorQ, LimitQ
+from dte.domain.common import Page
+from dte.domain.projects import (
+    Me,
+    Member,
+    MemberSet,
+    Project,
+    ProjectCreate,
+    Token,
+    TokenCreate,
+    TokenSecret,
+    User,
+    UserCreate,
+)
 
 router = APIRouter(prefix="/api/v1", tags=["projects"])
 

@@ -70,7 +70,7 @@ async def get_state(
     svc: Twins,
     as_of: Annotated[datetime | None, Query(description="ISO 8601 time; no zone means UTC")] = None,
 ) -> TwinState:
-    state = await svc.state(caller, twin_id, utc(as_of))
+    state = await svc.state(caller, twin_id, utc(as_of, "as_of"))
     _etag(response, state.revision)
     return state
 
@@ -85,7 +85,7 @@ async def state_history(
     cursor: CursorQ = None,
     limit: LimitQ = 50,
 ) -> Page[TwinState]:
-    items, next_cursor = await svc.history(caller, twin_id, utc(since), utc(until), cursor, limit)
+    items, next_cursor = await svc.history(caller, twin_id, utc(since, "since"), utc(until, "until"), cursor, limit)
     return Page(items=items, next_cursor=next_cursor)
 
 

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 from alembic import op
+from sqlalchemy.dialects import postgresql
 
 import dte.adapters.db.types
-from sqlalchemy.dialects import postgresql
 
 revision = '0001'
 down_revision = None
@@ -140,8 +140,9 @@ def upgrade() -> None:
     sa.Column('reported', sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), 'postgresql'), nullable=False),
     sa.Column('desired', sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), 'postgresql'), nullable=False),
     sa.Column('parameters', sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), 'postgresql'), nullable=False),
+    sa.Column('bindings', sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), 'postgresql'), nullable=False),
     sa.Column('status', sa.String(length=16), nullable=False),
-    sa.Column('change', sa.String(length=32), nullable=False),
+    sa.Column('change', sa.String(length=64), nullable=False),
     sa.Column('changed_by', sa.String(length=63), nullable=False),
     sa.Column('changed_at', dte.adapters.db.types.UTCDateTime(timezone=True), nullable=False),
     sa.ForeignKeyConstraint(['twin_id'], ['twins.id'], name=op.f('fk_twin_revisions_twin_id_twins'), ondelete='CASCADE'),
