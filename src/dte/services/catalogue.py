@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+from collections import OrderedDict
 
 from anyio import to_thread
 from sqlalchemy import Select, or_, select
@@ -23,6 +24,24 @@ from dte.services.projects import project_by_name
 from dte.services.uow import write
 
 BUNDLE_MEDIA_TYPE = "application/gzip"
+
+
+_MANIFESTS: OrderedDict[str, AppManifest] = OrderedDict()
+_MANIFEST_CACHE_SIZE = 1024
+
+
+def manifest_of(version: ApplicationVersionRow) -> AppManifest:
+    """The typed manifest of a published version. Versions are immutable, so each is validated once
+    per process (by version id) instead of on every request that touches a twin."""
+    cached = _MANIFESTS.get(version.id)
+    if cached is None:
+        cached = AppManifest.model_validate(version.manifest)
+        _MANIFESTS[version.id] = cached
+        if len(_MANIFESTS) > _MANIFEST_CACHE_SIZE:
+            _MANIFESTS.popitem(last=False)
+    else:
+        _MANIFESTS.move_to_end(version.id)
+    return cached
 
 
 def _visible(stmt: Select, actor: Principal) -> Select:
@@ -125,7 +144,7 @@ class CatalogueService:
         app.latest_version = _latest(versions)
         newest = next((v for v in versions if v.version == app.latest_version), None) or max(
             versions, key=lambda v: Version.parse(v.version).precedence())
-        manifest = AppManifest.model_validate(newest.manifest)
+        manifest = manifest_of(newest)
         app.summary, app.tags, app.search_text = manifest.summary, manifest.tags, _search_text(manifest)
         app.tag_index = "|" + "|".join(manifest.tags) + "|"
         app.updated_at = utcnow()

@@ -25,7 +25,7 @@ from dte.domain.projects import Role, Scope
 from dte.domain.twins import TwinStatus, check_transition
 from dte.domain.validation import apply_defaults, json_value_errors, schema_errors
 from dte.services.access import Principal
-from dte.services.catalogue import CatalogueService
+from dte.services.catalogue import CatalogueService, manifest_of
 from dte.services.paging import page
 from dte.services.projects import project_by_name
 from dte.services.uow import write
@@ -91,7 +91,7 @@ class TwinService:
         version = await self.session.get(ApplicationVersionRow, row.application_version_id)
         project = await self.session.get(ProjectRow, row.project_id)
         assert version is not None and project is not None
-        return row, AppManifest.model_validate(version.manifest), project.name
+        return row, manifest_of(version), project.name
 
     def _out(self, row: TwinRow, manifest: AppManifest, project: str) -> m.Twin:
         return m.Twin(id=row.id, project=project, name=row.name, application=manifest.name,
@@ -112,7 +112,7 @@ class TwinService:
             if version.deprecated:
                 raise Conflict(f"{app.name} {version.version} is deprecated: {version.deprecation_message}",
                                code="version_deprecated")
-            manifest = AppManifest.model_validate(version.manifest)
+            manifest = manifest_of(version)
             parameters = validate_parameters(manifest, body.parameters)
             bindings = validate_bindings(manifest, body.bindings)
             if await self.session.scalar(select(TwinRow.id).where(TwinRow.project_id == project.id,
@@ -147,7 +147,7 @@ class TwinService:
         if status is not None:
             stmt = stmt.where(TwinRow.status == status)
         rows, next_cursor = await page(self.session, stmt, TwinRow.id, cursor, limit)
-        versions = {v.id: AppManifest.model_validate(v.manifest) for v in (await self.session.scalars(
+        versions = {v.id: manifest_of(v) for v in (await self.session.scalars(
             select(ApplicationVersionRow).where(ApplicationVersionRow.id.in_({r.application_version_id for r in rows}))
         ))}
         names = dict((await self.session.execute(select(ProjectRow.id, ProjectRow.name).where(
