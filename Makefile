@@ -21,7 +21,7 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 
 .stamp-install: $(BIN)/python pyproject.toml
-	$(PIP) -e ".[postgres]"
+	$(PIP) -e ".[postgres,cwl,parquet]"
 	@touch $@
 
 .stamp-install-test: .stamp-install pyproject.toml

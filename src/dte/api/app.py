@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager
 
 import structlog
 from anyio import to_thread
@@ -47,12 +47,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        app.state.runtime = await start(settings, registry)
-        log.info("engine_started", url=settings.url, version=__version__)
-        try:
+        rt = app.state.runtime = await start(settings, registry)
+        async with AsyncExitStack() as background:
+            # Background parts of the engine (compute, triggers, ingest, broker) register here, one
+            # line each; they stop in reverse order before the database closes.
+            background.push_async_callback(rt.db.dispose)
+            log.info("engine_started", url=settings.url, version=__version__)
             yield
-        finally:
-            await app.state.runtime.db.dispose()
 
     app = FastAPI(title="DTE - Digital Twin Engine", version=__version__, description=DESCRIPTION,
                   lifespan=lifespan, openapi_url="/openapi.json", docs_url="/docs", redoc_url=None)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Annotated
 
@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from dte.domain.errors import FieldError, InvalidInput, Unauthenticated
 from dte.services.access import Principal
 from dte.services.catalogue import CatalogueService
+from dte.services.events import EventBus
 from dte.services.ports import ObjectStore
 from dte.services.projects import ProjectService, UserService
 from dte.services.twins import TwinService
@@ -29,6 +30,7 @@ class Runtime:
     sessions: async_sessionmaker[AsyncSession]
     objects: ObjectStore
     metrics: CollectorRegistry
+    events: EventBus = field(default_factory=EventBus)
 
 
 def runtime(request: Request) -> Runtime:
