@@ -4,16 +4,17 @@ goes through the REST API (``dte.client``), so it works against any engine (``DT
 from __future__ import annotations
 
 import sys
-from datetime import date, datetime
+from datetime import datetime
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import httpx
 import typer
 import yaml
 from rich.markup import escape
 
-from dte.cli.output import console, emit_json, errors, record, table
+from dte.cli.common import DirArg, JsonOpt, parse_assignments, show, state
+from dte.cli.output import console, emit_json, errors, record
 from dte.client import ApiError, Client
 from dte.client.config import store_credentials
 from dte.domain.errors import DteError
@@ -29,23 +30,7 @@ db_app = typer.Typer(help="The engine's database", no_args_is_help=True)
 for sub, name in ((project_app, "project"), (app_app, "app"), (twin_app, "twin"), (token_app, "token"),
                   (user_app, "user"), (config_app, "config"), (db_app, "db")):
     app.add_typer(sub, name=name)
-
-
-class State:
-    url: str | None = None
-    token: str | None = None
-    json: bool = False
-    _client: Client | None = None
-
-    def client(self) -> Client:
-        if self._client is None:
-            self._client = Client(self.url, self.token)
-        return self._client
-
-
-state = State()
-JsonOpt = Annotated[bool, typer.Option("--json", help="machine-readable JSON output")]
-DirArg = Annotated[Path, typer.Argument(help="application directory (with dte-app.yaml)")]
+# Areas with a module of their own register here (one line each).
 
 
 @app.callback()
@@ -55,42 +40,6 @@ def main_options(
     as_json: JsonOpt = False,
 ) -> None:
     state.url, state.token, state.json = url, token, as_json
-
-
-def show(value: Any, columns: list[str] | None = None, hide: tuple[str, ...] = ()) -> None:
-    if state.json:
-        emit_json(value)
-    elif isinstance(value, list):
-        table(value, columns or [])
-    else:
-        record(value, hide)
-
-
-def parse_assignments(pairs: list[str], file: Path | None) -> dict[str, Any]:
-    """``key=value`` pairs (values parsed as YAML: numbers, booleans, lists) over an optional file."""
-    data: dict[str, Any] = {}
-    if file is not None:
-        loaded = yaml.safe_load(file.read_text())
-        if not isinstance(loaded, dict):
-            raise typer.BadParameter(f"{file} must hold a mapping")
-        data.update(loaded)
-    for pair in pairs:
-        key, sep, value = pair.partition("=")
-        if not sep or not key:
-            raise typer.BadParameter(f"{pair!r} is not key=value")
-        data[key] = yaml.safe_load(value) if value else ""
-    return {k: _json_value(v) for k, v in data.items()}
-
-
-def _json_value(value: Any) -> Any:
-    """YAML dates and times become ISO strings: state and parameters are JSON documents."""
-    if isinstance(value, date | datetime):
-        return value.isoformat()
-    if isinstance(value, dict):
-        return {str(k): _json_value(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_json_value(v) for v in value]
-    return value
 
 
 # --- engine -------------------------------------------------------------------------------------
