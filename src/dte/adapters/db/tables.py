@@ -8,6 +8,7 @@ from typing import Any
 from sqlalchemy import (
     BigInteger,
     Boolean,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -158,3 +159,66 @@ class TwinRevisionRow(Base):
     change: Mapped[str] = mapped_column(String(64))
     changed_by: Mapped[str] = mapped_column(String(63))
     changed_at: Mapped[datetime] = _created()
+
+
+# --- physical twin: devices, observations, commands (issue 4) -----------------------------------
+
+# BIGINT ids on PostgreSQL; SQLite only auto-increments an INTEGER PRIMARY KEY.
+_SERIAL = BigInteger().with_variant(Integer, "sqlite")
+
+
+class DeviceRow(Base):
+    """A physical-twin data source of one twin; only the sha256 of its secret is stored."""
+
+    __tablename__ = "devices"
+    __table_args__ = (UniqueConstraint("twin_id", "name"),)
+    id: Mapped[str] = _id()
+    twin_id: Mapped[str] = mapped_column(ForeignKey("twins.id", ondelete="CASCADE"))
+    project_id: Mapped[str] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(String(63))
+    description: Mapped[str] = mapped_column(Text, default="")
+    channels: Mapped[list[Any]] = mapped_column(default=list, doc="channels it may publish; empty: all")
+    secret_sha256: Mapped[str] = mapped_column(String(64), unique=True)
+    created_by: Mapped[str] = mapped_column(String(63))
+    created_at: Mapped[datetime] = _created()
+    revoked_at: Mapped[datetime | None] = mapped_column()
+    last_seen_at: Mapped[datetime | None] = mapped_column()
+
+
+class ObservationRow(Base):
+    """One timestamped channel value. ``id`` grows in commit order per twin (writers hold the twin's
+    row lock), so live streams resume from it; ``(twin, source, seq)`` makes resends idempotent."""
+
+    __tablename__ = "observations"
+    __table_args__ = (
+        UniqueConstraint("twin_id", "source", "seq", name="uq_observations_source_seq"),
+        Index("ix_observations_twin_channel_time", "twin_id", "channel", "time_us"),
+    )
+    id: Mapped[int] = mapped_column(_SERIAL, primary_key=True, autoincrement=True)
+    twin_id: Mapped[str] = mapped_column(ForeignKey("twins.id", ondelete="CASCADE"))
+    channel: Mapped[str] = mapped_column(String(63))
+    time_us: Mapped[int] = mapped_column(BigInteger, doc="observation time, microseconds since the epoch (UTC)")
+    value: Mapped[float | None] = mapped_column(Float)
+    text: Mapped[str | None] = mapped_column(Text, doc="value of string and boolean channels")
+    source: Mapped[str] = mapped_column(String(200))
+    seq: Mapped[int | None] = mapped_column(BigInteger)
+    received_at: Mapped[datetime] = _created()
+
+
+class CommandRow(Base):
+    """A command to the physical twin and where it is in its lifecycle."""
+
+    __tablename__ = "commands"
+    __table_args__ = (Index("ix_commands_twin_status", "twin_id", "status"),)
+    id: Mapped[str] = _id()
+    twin_id: Mapped[str] = mapped_column(ForeignKey("twins.id", ondelete="CASCADE"))
+    device_id: Mapped[str | None] = mapped_column(ForeignKey("devices.id", ondelete="SET NULL"))
+    name: Mapped[str] = mapped_column(String(63))
+    arguments: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    status: Mapped[str] = mapped_column(String(16))
+    detail: Mapped[str] = mapped_column(Text, default="")
+    created_by: Mapped[str] = mapped_column(String(63))
+    created_at: Mapped[datetime] = _created()
+    expires_at: Mapped[datetime] = mapped_column()
+    delivered_at: Mapped[datetime | None] = mapped_column()
+    completed_at: Mapped[datetime | None] = mapped_column()
