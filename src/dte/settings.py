@@ -14,6 +14,8 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
+from dte.domain.identity import ClaimRule
+
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="DTE_", toml_file="dte.toml", extra="ignore")
@@ -35,6 +37,25 @@ class Settings(BaseSettings):
     allow_project_creation: bool = Field(default=False, description="any user may create projects (else platform admins)")
     log_level: str = "info"
     log_json: bool = False
+
+    # --- AAI: token issuers, claims mapping, embedded issuer, limits (see docs/operator-guide.md) ---
+    auth_issuers: list[str] = Field(default_factory=list, description="trusted external OIDC issuer URLs (exact iss)")
+    auth_audience: str = Field(default="dte", description="JWTs must name this in aud")
+    auth_algorithms: list[str] = Field(default_factory=lambda: ["RS256", "PS256", "ES256", "EdDSA"],
+                                       description="allowed JWS algorithms (asymmetric only)")
+    auth_leeway_seconds: int = Field(default=30, ge=0, le=300)
+    auth_jwks_refetch_seconds: float = Field(default=30.0, ge=0, description="least time between JWKS refetches")
+    auth_claims_mapping: list[ClaimRule] = Field(default_factory=list, description="token claims -> project roles")
+    auth_username_claim: str = "preferred_username"
+    issuer_enabled: bool = Field(default=True, description="run the embedded OIDC issuer")
+    issuer_token_minutes: int = Field(default=60, ge=1, le=24 * 60)
+    issuer_refresh_days: int = Field(default=30, ge=1, le=365)
+    issuer_key_rotation_days: int = Field(default=30, ge=1)
+    admin_password: SecretStr | None = Field(default=None, description="bootstrap admin password; random when unset")
+    rate_limit_per_minute: int = Field(default=1200, ge=0, description="requests per principal; 0: unlimited")
+    login_failures_per_minute: int = Field(default=10, ge=1, description="failed logins per client address")
+    audit_enabled: bool = True
+    insecure_disable_auth: bool = Field(default=False, description="benchmarks only: every caller is admin")
 
     @field_validator("data_dir")
     @classmethod

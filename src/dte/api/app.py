@@ -14,9 +14,11 @@ from dte import __version__
 from dte.adapters.db.engine import create_async, session_factory, upgrade
 from dte.adapters.objects import FsspecObjectStore
 from dte.api import openapi, problems
+from dte.api.audit import AuditTrail
 from dte.api.deps import Runtime
+from dte.api.identity import running as identity
 from dte.api.middleware import BodyLimit, Observe
-from dte.api.routers import catalogue, projects, system, twins
+from dte.api.routers import aai, catalogue, oidc, projects, system, twins
 from dte.services.bootstrap import bootstrap
 from dte.settings import Settings, get_settings
 
@@ -52,6 +54,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             # Background parts of the engine (compute, triggers, ingest, broker) register here, one
             # line each; they stop in reverse order before the database closes.
             background.push_async_callback(rt.db.dispose)
+            await background.enter_async_context(identity(rt))
             log.info("engine_started", url=settings.url, version=__version__)
             yield
 
@@ -59,8 +62,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                   lifespan=lifespan, openapi_url="/openapi.json", docs_url="/docs", redoc_url=None)
     problems.install(app)
     openapi.install(app)
-    for router in (system.router, projects.router, catalogue.router, twins.router):
+    for router in (system.router, projects.router, catalogue.router, twins.router,
+                   oidc.router, aai.router):
         app.include_router(router)
+    app.add_middleware(AuditTrail)
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
     app.add_middleware(Observe, registry=registry)
     return app

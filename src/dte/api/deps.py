@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 from fastapi import Depends, Header, Request
 from prometheus_client import CollectorRegistry
@@ -20,6 +20,9 @@ from dte.services.projects import ProjectService, UserService
 from dte.services.twins import TwinService
 from dte.settings import Settings
 
+if TYPE_CHECKING:
+    from dte.api.identity import Identity
+
 
 @dataclass
 class Runtime:
@@ -31,6 +34,7 @@ class Runtime:
     objects: ObjectStore
     metrics: CollectorRegistry
     events: EventBus = field(default_factory=EventBus)
+    identity: Identity | None = None  # set by dte.api.identity.running in the lifespan
 
 
 def runtime(request: Request) -> Runtime:
@@ -47,16 +51,34 @@ RuntimeDep = Annotated[Runtime, Depends(runtime)]
 
 
 async def principal(
+    request: Request,
     db: Session,
     authorization: Annotated[str | None, Header(include_in_schema=False)] = None,
 ) -> Principal:
+    """The caller, from a personal access token or a JWT of a trusted issuer; then their rate limit.
+
+    The principal is kept in ``request.state`` for the audit middleware."""
+    rt: Runtime = request.app.state.runtime
+    if rt.settings.insecure_disable_auth:  # benchmarks only (see benchmarks/auth_overhead.py)
+        found = Principal(user_id="", username="anonymous", platform_admin=True)
+    else:
+        found = await _authenticate(rt, db, authorization)
+    request.state.principal = found
+    if rt.identity is not None:
+        rt.identity.requests.take(found.user_id)
+    return found
+
+
+async def _authenticate(rt: Runtime, db: AsyncSession, authorization: str | None) -> Principal:
     if not authorization:
         raise Unauthenticated("send 'Authorization: Bearer <token>'; create a token with 'dte token create'",
                               code="missing_token")
     scheme, _, credential = authorization.partition(" ")
     if scheme.lower() != "bearer" or not credential.strip():
         raise Unauthenticated("the Authorization header must be 'Bearer <token>'", code="invalid_token")
-    return await UserService(db).authenticate(credential.strip())
+    if rt.identity is None:
+        return await UserService(db).authenticate(credential.strip())
+    return await rt.identity.authenticator.principal(db, credential.strip())
 
 
 Caller = Annotated[Principal, Depends(principal)]

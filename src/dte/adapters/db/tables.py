@@ -222,3 +222,94 @@ class CommandRow(Base):
     expires_at: Mapped[datetime] = mapped_column()
     delivered_at: Mapped[datetime | None] = mapped_column()
     completed_at: Mapped[datetime | None] = mapped_column()
+
+
+# --- AAI (issue 5): external identities, passwords, the embedded issuer, audit log ---------------
+
+class IdentityRow(Base):
+    """Links a subject of a trusted OIDC issuer to the local user it was provisioned as."""
+
+    __tablename__ = "identities"
+    issuer: Mapped[str] = mapped_column(String(500), primary_key=True)
+    subject: Mapped[str] = mapped_column(String(255), primary_key=True)
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    created_at: Mapped[datetime] = _created()
+
+
+class PasswordRow(Base):
+    """A user's argon2id password hash (embedded issuer only)."""
+
+    __tablename__ = "user_passwords"
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), primary_key=True)
+    hash: Mapped[str] = mapped_column(Text)
+    updated_at: Mapped[datetime] = _created()
+
+
+class SigningKeyRow(Base):
+    """Keys of the embedded issuer; published in the JWKS until the last token they signed expires."""
+
+    __tablename__ = "signing_keys"
+    kid: Mapped[str] = mapped_column(String(64), primary_key=True)
+    private_jwk: Mapped[dict[str, Any]] = mapped_column()
+    created_at: Mapped[datetime] = _created()
+    expires_at: Mapped[datetime] = mapped_column()
+
+
+class OAuthClientRow(Base):
+    """An OAuth client of the embedded issuer; confidential clients act as their own service user."""
+
+    __tablename__ = "oauth_clients"
+    client_id: Mapped[str] = mapped_column(String(63), primary_key=True)
+    secret_sha256: Mapped[str | None] = mapped_column(String(64))
+    user_id: Mapped[str | None] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    redirect_uris: Mapped[list[Any]] = mapped_column(default=list)
+    created_at: Mapped[datetime] = _created()
+
+
+class AuthorizationCodeRow(Base):
+    """A one-time authorization code (stored as its sha256) bound to a PKCE challenge."""
+
+    __tablename__ = "authorization_codes"
+    code_sha256: Mapped[str] = mapped_column(String(64), primary_key=True)
+    client_id: Mapped[str] = mapped_column(String(63))
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    redirect_uri: Mapped[str] = mapped_column(Text)
+    code_challenge: Mapped[str] = mapped_column(String(128))
+    scope: Mapped[str] = mapped_column(String(500))
+    nonce: Mapped[str | None] = mapped_column(String(255))
+    expires_at: Mapped[datetime] = mapped_column()
+
+
+class RefreshTokenRow(Base):
+    """Refresh tokens (sha256 only); each use rotates it, and reuse of a rotated one revokes the family."""
+
+    __tablename__ = "refresh_tokens"
+    id: Mapped[str] = _id()
+    secret_sha256: Mapped[str] = mapped_column(String(64), unique=True)
+    family: Mapped[str] = mapped_column(String(32), index=True)
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    client_id: Mapped[str] = mapped_column(String(63))
+    scope: Mapped[str] = mapped_column(String(500))
+    created_at: Mapped[datetime] = _created()
+    expires_at: Mapped[datetime] = mapped_column()
+    used_at: Mapped[datetime | None] = mapped_column()
+    revoked_at: Mapped[datetime | None] = mapped_column()
+
+
+class AuditRow(Base):
+    """Append-only audit log; each entry's hash covers its content and the previous entry's hash."""
+
+    __tablename__ = "audit_log"
+    __table_args__ = (Index("ix_audit_log_project_seq", "project_id", "seq"),)
+    seq: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True,
+                                     autoincrement=False)
+    at: Mapped[datetime] = mapped_column()
+    actor: Mapped[str] = mapped_column(String(255))
+    action: Mapped[str] = mapped_column(String(200))
+    project_id: Mapped[str | None] = mapped_column(String(32))
+    resource: Mapped[str] = mapped_column(String(500))
+    outcome: Mapped[str] = mapped_column(String(16))
+    status: Mapped[int] = mapped_column(Integer)
+    detail: Mapped[dict[str, Any]] = mapped_column()
+    prev_hash: Mapped[str] = mapped_column(String(64))
+    hash: Mapped[str] = mapped_column(String(64))

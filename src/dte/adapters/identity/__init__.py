@@ -1,0 +1,1 @@
+"""Identity adapters: JWT verification against trusted OIDC issuers and their published keys."""

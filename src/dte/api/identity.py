@@ -1,0 +1,76 @@
+"""The engine's identity wiring: trusted issuers' key caches, the JWT verifier, the embedded
+issuer, rate limiters. Entered into the lifespan's background stack; it sets ``Runtime.identity``."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import httpx
+
+from dte.adapters.identity.jwt import JwtVerifier
+from dte.adapters.identity.keys import KeyCache, remote_jwks
+from dte.api.ratelimit import RateLimiter
+from dte.services.authn import Authenticator
+from dte.services.bootstrap import ADMIN
+from dte.services.issuer import IssuerConfig, IssuerService, print_once
+from dte.settings import Settings
+
+if TYPE_CHECKING:
+    from dte.api.deps import Runtime
+
+_LOCAL_REFETCH_SECONDS = 1.0
+
+
+@dataclass
+class Identity:
+    authenticator: Authenticator
+    issuer: IssuerConfig | None
+    local_keys: KeyCache | None
+    requests: RateLimiter  # per principal
+    logins: RateLimiter  # failed logins per client address
+
+
+def issuer_config(settings: Settings) -> IssuerConfig:
+    return IssuerConfig(url=settings.url.rstrip("/"), audience=settings.auth_audience,
+                        token_minutes=settings.issuer_token_minutes, refresh_days=settings.issuer_refresh_days,
+                        rotation_days=settings.issuer_key_rotation_days)
+
+
+@asynccontextmanager
+async def running(rt: Runtime) -> AsyncIterator[Identity]:
+    settings = rt.settings
+    async with httpx.AsyncClient(timeout=10.0, follow_redirects=False) as http:
+        caches = {url: KeyCache(remote_jwks(url, http), settings.auth_jwks_refetch_seconds)
+                  for url in settings.auth_issuers}
+        config = local_keys = None
+        if settings.issuer_enabled:
+            config = issuer_config(settings)
+
+            async def local_jwks() -> dict[str, Any]:
+                async with rt.sessions() as session:
+                    return await IssuerService(session, config).jwks()
+
+            local_keys = caches[config.url] = KeyCache(local_jwks, _LOCAL_REFETCH_SECONDS)
+            await _first_start(rt, config, local_keys)
+        verifier = JwtVerifier(caches, settings.auth_audience, settings.auth_algorithms,
+                               settings.auth_leeway_seconds) if caches else None
+        rt.identity = Identity(
+            authenticator=Authenticator(verifier, config.url if config else None, settings.auth_claims_mapping,
+                                        settings.auth_username_claim),
+            issuer=config, local_keys=local_keys, requests=RateLimiter(settings.rate_limit_per_minute),
+            logins=RateLimiter(settings.login_failures_per_minute))
+        yield rt.identity
+
+
+async def _first_start(rt: Runtime, config: IssuerConfig, keys: KeyCache) -> None:
+    """A signing key, and the bootstrap admin's password for the login page (shown once if random)."""
+    configured = rt.settings.admin_password.get_secret_value() if rt.settings.admin_password else None
+    async with rt.sessions() as session:
+        issuer = IssuerService(session, config, keys.forget)
+        await issuer.signing_key()
+        shown = await issuer.bootstrap_password(ADMIN, configured)
+    if shown is not None:
+        print_once(ADMIN, shown)
