@@ -10,6 +10,7 @@ import httpx
 
 from dte import __version__
 from dte.client import calls
+from dte.client.aai import AaiMixin
 from dte.client.calls import ApiError, Call
 from dte.client.config import resolve_token, resolve_url
 from dte.domain.bundle import extract, pack_directory
@@ -52,7 +53,7 @@ class AsyncClient:
         await self.aclose()
 
 
-class Client:
+class Client(AaiMixin):
     """Synchronous client: ``Client(url, token).twin_get(twin_id)``. Any httpx.Client can carry it."""
 
     def __init__(self, url: str | None = None, token: str | None = None, *, http: httpx.Client | None = None,
