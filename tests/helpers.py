@@ -60,7 +60,19 @@ channels:
 outputs:
   - {name: comfort, kind: scalar}
 workflows:
-  control: {description: compute heater power}
+  control:
+    description: compute heater power
+    inputs:
+      gain: {schema: {type: number}, default: 2.0}
+    steps:
+      error:
+        component: core.scale
+        in: {value: {state: /reported/temperature/value}, factor: -1, offset: {param: setpoint}}
+      power:
+        component: core.scale
+        in: {value: {step: error}, factor: {input: gain}}
+    outputs:
+      power: power
 triggers:
-  every-minute: {workflow: control}
+  every-minute: {workflow: control, schedule: {cron: "* * * * *"}}
 """

@@ -35,6 +35,34 @@ class Settings(BaseSettings):
     bundled_apps_project: str = "demo"
     metrics_public: bool = Field(default=True, description="serve /metrics without a token (else platform admins only)")
     allow_project_creation: bool = Field(default=False, description="any user may create projects (else platform admins)")
+    # Physical twin: device ingest over HTTP and MQTT (issue 4).
+    mqtt_url: SecretStr | None = Field(default=None, description="external MQTT broker, mqtt://user:password@host:port "
+                                       "(mqtts:// for TLS); unset: the engine starts its embedded broker")
+    mqtt_embedded: bool = Field(default=True, description="start the embedded broker when mqtt_url is unset")
+    mqtt_host: str = Field(default="127.0.0.1", description="bind address of the embedded broker")
+    mqtt_port: int = Field(default=1884, ge=0, le=65535, description="port of the embedded broker")
+    mqtt_topic: str = Field(default="dte/{project}/{twin}/{channel}", description="topic scheme of observations")
+    mqtt_command_topic: str = Field(default="dte/{project}/{twin}/commands/{device}",
+                                    description="topic scheme of commands to a device (acks: .../ack)")
+    ingest_max_pending: int = Field(default=50_000, ge=1, description="observations queued for writing before "
+                                    "HTTP answers 429 and MQTT intake pauses")
+    ingest_max_batch: int = Field(default=5_000, ge=1, description="observations per write transaction")
+    ingest_max_records: int = Field(default=10_000, ge=1, description="records per message")
+    ingest_max_future_seconds: float = Field(default=300, ge=0, description="how far ahead of the engine's "
+                                             "clock an observation's time may be")
+    command_ttl_seconds: float = Field(default=300, gt=0, description="default time-to-live of a command")
+    # --- workflows and compute (issue 3) ---
+    dask_scheduler: str | None = Field(default=None, description="existing Dask scheduler, tcp://host:8786; "
+                                       "unset: an embedded LocalCluster")
+    dask_workers: int = Field(default=2, ge=1, le=256, description="embedded cluster: worker processes")
+    dask_threads_per_worker: int = Field(default=2, ge=1, le=256, description="embedded cluster: threads each")
+    dask_memory_limit: str = Field(default="auto", description="embedded cluster: memory per worker, e.g. '4GiB'")
+    compute_autostart: bool = Field(default=True, description="start compute with the engine (else on first run)")
+    inline_value_bytes: int = Field(default=64 * 1024, ge=0, description="larger step outputs go to the object store")
+    signing_key_file: Path | None = Field(default=None, description="Ed25519 private key (PEM) that signs run "
+                                          "manifests; default data_dir/signing-key.pem, created on first start")
+    run_lease_seconds: float = Field(default=60, ge=5, description="a run whose engine stopped renewing it this "
+                                     "long is failed as orphaned")
     log_level: str = "info"
     log_json: bool = False
 

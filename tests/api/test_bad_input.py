@@ -115,7 +115,7 @@ def variant(*replacements: tuple[str, str]) -> str:
 
 
 ROOM = "room: {type: string, minLength: 1}"
-CONTROL = "control: {description: compute heater power}"
+CONTROL = "    description: compute heater power"
 DESIRED = "desired_state:\n  type: object\n  properties:\n    setpoint: {type: number, minimum: 5, maximum: 30}"
 MANIFESTS: list[tuple[str, str, str | None]] = [  # (case, dte-app.yaml, pointer of the bad field)
     ("not YAML", "name: thermo\nversion: [2.0.0\n", None),
@@ -133,16 +133,16 @@ MANIFESTS: list[tuple[str, str, str | None]] = [  # (case, dte-app.yaml, pointer
     ("dangling local $ref", variant((ROOM, "room: {$ref: '#/$defs/room'}")), "/parameters"),
     ("desired_state not a JSON Schema", variant((DESIRED, DESIRED.replace("minimum: 5", "minimum: five"))),
      "/desired_state"),
-    ("trigger starts an unknown workflow", variant(("every-minute: {workflow: control}",
-                                                    "every-minute: {workflow: heat}")), "/triggers"),
+    ("trigger starts an unknown workflow", variant(("every-minute: {workflow: control,",
+                                                    "every-minute: {workflow: heat,")), "/triggers"),
     ("channel name twice", variant(("  - {name: heater,", "  - {name: temperature,")), "/channels"),
     ("unknown top-level key", variant(("licence: Apache-2.0", "licence: Apache-2.0\ncolour: blue")), "/colour"),
     ("unknown channel field", variant(("unit: Cel,", "unit: Cel, rate: 1,")), "/channels/0/rate"),
     ("YAML alias", variant(("tags: [building, hvac]", "tags: &t [building, hvac]\nkeywords: *t")), None),
-    ("YAML .nan", variant((CONTROL, "control: {description: x, timeout: .nan}")), "/workflows/control/timeout"),
+    ("YAML .nan", variant((CONTROL, "    description: x\n    timeout: .nan")), "/workflows/control/timeout"),
     ("YAML date", variant(("description: Keeps a room at its set-point.", "description: 2024-01-31")),
      "/description"),
-    ("YAML binary", variant((CONTROL, "control: {description: x, blob: !!binary AAEC}")),
+    ("YAML binary", variant((CONTROL, "    description: x\n    blob: !!binary AAEC")),
      "/workflows/control/blob"),
 ]
 

@@ -31,17 +31,22 @@ class FsspecObjectStore:
             raise NotFound(f"artifact {sha256!r} does not exist", code="artifact_not_found")
         return f"{self.root}/sha256/{sha256[:2]}/{sha256[2:4]}/{sha256}"
 
-    def _put(self, data: bytes, sha256: str) -> None:
+    def put_sync(self, data: bytes, sha256: str | None = None) -> str:
+        """Blocking put, for code that is not on an event loop (compute workers)."""
+        sha256 = sha256 or hashlib.sha256(data).hexdigest()
         path = self._path(sha256)
-        if self.fs.exists(path):
-            return
+        if not self.fs.exists(path):
+            self._write(path, data)
+        return sha256
+
+    def _write(self, path: str, data: bytes) -> None:
         self.fs.makedirs(path.rsplit("/", 1)[0], exist_ok=True)
         temp = f"{path}.tmp-{secrets.token_hex(8)}"
         with self.fs.open(temp, "wb") as handle:
             handle.write(data)
         self.fs.mv(temp, path)
 
-    def _get(self, sha256: str) -> bytes:
+    def get_sync(self, sha256: str) -> bytes:
         path = self._path(sha256)
         try:
             data = self.fs.cat_file(path)
@@ -52,15 +57,28 @@ class FsspecObjectStore:
         return data
 
     async def put(self, data: bytes) -> str:
-        sha256 = hashlib.sha256(data).hexdigest()
-        await to_thread.run_sync(self._put, data, sha256)
-        return sha256
+        return await to_thread.run_sync(self.put_sync, data)
 
     async def get(self, sha256: str) -> bytes:
-        return await to_thread.run_sync(self._get, sha256)
+        return await to_thread.run_sync(self.get_sync, sha256)
 
     async def exists(self, sha256: str) -> bool:
         return await to_thread.run_sync(self.fs.exists, self._path(sha256))
+
+    def _named(self, namespace: str, key: str) -> str:
+        if not re.match(r"^[a-z]+$", namespace) or not _SHA256.match(key):
+            raise ValueError("named entries are addressed by a namespace and a sha256 key")
+        return f"{self.root}/{namespace}/{key[:2]}/{key}"
+
+    def put_named_sync(self, namespace: str, key: str, data: bytes) -> None:
+        """A small mutable index entry (e.g. the step cache: key -> outputs); replaced atomically."""
+        self._write(self._named(namespace, key), data)
+
+    def get_named_sync(self, namespace: str, key: str) -> bytes | None:
+        try:
+            return self.fs.cat_file(self._named(namespace, key))
+        except FileNotFoundError:
+            return None
 
     async def ping(self) -> None:
         """Reach the store; an empty bucket prefix is fine (``exists`` answers False, not an error)."""

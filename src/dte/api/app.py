@@ -13,13 +13,15 @@ from prometheus_client import CollectorRegistry
 from dte import __version__
 from dte.adapters.db.engine import create_async, session_factory, upgrade
 from dte.adapters.objects import FsspecObjectStore
-from dte.api import openapi, problems
+from dte.api import openapi, physical, problems
+from dte.api import runs as run_engine
 from dte.api.audit import AuditTrail
 from dte.api.deps import Runtime
 from dte.api.identity import running as identity
 from dte.api.middleware import BodyLimit, Observe
-from dte.api.routers import aai, catalogue, oidc, projects, system, twins
+from dte.api.routers import aai, catalogue, observations, oidc, projects, runs, system, twins
 from dte.services.bootstrap import bootstrap
+from dte.services.components import refresh_from_host
 from dte.settings import Settings, get_settings
 
 log = structlog.get_logger("dte.engine")
@@ -39,6 +41,8 @@ async def start(settings: Settings, metrics: CollectorRegistry) -> Runtime:
     db = create_async(settings.effective_database_url)
     rt = Runtime(settings=settings, db=db, sessions=session_factory(db),
                  objects=FsspecObjectStore(settings.effective_objects_url), metrics=metrics)
+    async with rt.sessions() as session:
+        await refresh_from_host(session)  # components of the installed modules, before bundled apps publish
     await bootstrap(rt.sessions, rt.objects, settings)
     return rt
 
@@ -55,6 +59,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             # line each; they stop in reverse order before the database closes.
             background.push_async_callback(rt.db.dispose)
             await background.enter_async_context(identity(rt))
+            await background.enter_async_context(physical.running(app, rt))
+            await background.enter_async_context(run_engine.running(rt))
             log.info("engine_started", url=settings.url, version=__version__)
             yield
 
@@ -62,8 +68,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                   lifespan=lifespan, openapi_url="/openapi.json", docs_url="/docs", redoc_url=None)
     problems.install(app)
     openapi.install(app)
-    for router in (system.router, projects.router, catalogue.router, twins.router,
-                   oidc.router, aai.router):
+    for router in (system.router, projects.router, catalogue.router, twins.router, observations.router, oidc.router,
+                   aai.router, runs.router):
         app.include_router(router)
     app.add_middleware(AuditTrail)
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)

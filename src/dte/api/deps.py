@@ -15,6 +15,7 @@ from dte.domain.errors import FieldError, InvalidInput, Unauthenticated
 from dte.services.access import Principal
 from dte.services.catalogue import CatalogueService
 from dte.services.events import EventBus
+from dte.services.executor import RunEngine
 from dte.services.ports import ObjectStore
 from dte.services.projects import ProjectService, UserService
 from dte.services.twins import TwinService
@@ -34,6 +35,7 @@ class Runtime:
     objects: ObjectStore
     metrics: CollectorRegistry
     events: EventBus = field(default_factory=EventBus)
+    runs: RunEngine | None = None  # compute, signer and executor; set by dte.api.runs.running in the lifespan
     identity: Identity | None = None  # set by dte.api.identity.running in the lifespan
 
 

@@ -13,11 +13,13 @@ from dte.client import calls
 from dte.client.aai import AaiMixin
 from dte.client.calls import ApiError, Call
 from dte.client.config import resolve_token, resolve_url
-from dte.domain.bundle import extract, pack_directory
+from dte.client.physical import PhysicalTwinMixin
+from dte.domain.bundle import extract
 from dte.domain.catalogue import Application, ApplicationVersion, PublishResult
 from dte.domain.common import Page
 from dte.domain.projects import Me, Member, Project, Token, TokenSecret, User
 from dte.domain.twins import Twin, TwinState
+from dte.sdk.build import build_bundle
 
 T = TypeVar("T")
 MAX_BUNDLE_BYTES = 256 * 1024 * 1024
@@ -53,7 +55,7 @@ class AsyncClient:
         await self.aclose()
 
 
-class Client(AaiMixin):
+class Client(PhysicalTwinMixin, AaiMixin):
     """Synchronous client: ``Client(url, token).twin_get(twin_id)``. Any httpx.Client can carry it."""
 
     def __init__(self, url: str | None = None, token: str | None = None, *, http: httpx.Client | None = None,
@@ -116,8 +118,8 @@ class Client(AaiMixin):
 
     # catalogue
     def app_publish(self, project: str, directory: Path | str, visibility: str = "private") -> PublishResult:
-        """Bundle ``directory`` (canonical tar.gz) and publish it."""
-        return self.send(calls.app_publish(project, pack_directory(Path(directory)), visibility))
+        """Build ``directory`` into a bundle (canonical tar.gz with its component index) and publish it."""
+        return self.send(calls.app_publish(project, build_bundle(Path(directory)), visibility))
 
     def app_search(self, q: str | None = None, tag: str | None = None, project: str | None = None,
                    cursor: str | None = None, limit: int = 50) -> Page[Application]:

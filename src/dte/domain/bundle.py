@@ -10,15 +10,20 @@ import gzip
 import io
 import tarfile
 import zlib
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from pathlib import Path, PurePosixPath
+
+from pydantic import ValidationError
 
 from dte.domain.errors import InvalidInput, PayloadTooLarge
 from dte.domain.manifest import MANIFEST_FILE, AppManifest, load_manifest_text
+from dte.domain.validation import pydantic_errors
+from dte.domain.workflows import ComponentIndex
 
 EXCLUDED_DIRS = {".git", ".hg", ".svn", "__pycache__", ".venv", "venv", ".pytest_cache", ".mypy_cache", ".ruff_cache", "node_modules", ".dte"}
 EXCLUDED_SUFFIXES = {".pyc", ".pyo"}
 MAX_FILES = 10_000
+COMPONENT_INDEX = "dte-components.json"
 
 
 def pack(files: Iterable[tuple[str, bytes, bool]]) -> bytes:
@@ -35,8 +40,10 @@ def pack(files: Iterable[tuple[str, bytes, bool]]) -> bytes:
     return gzip.compress(raw.getvalue(), compresslevel=6, mtime=0)
 
 
-def pack_directory(directory: Path) -> bytes:
-    """Bundle an application directory (VCS folders, caches and virtualenvs are left out)."""
+def pack_directory(directory: Path, generated: Mapping[str, bytes] | None = None) -> bytes:
+    """Bundle an application directory (VCS folders, caches and virtualenvs are left out), plus
+    ``generated`` files (build outputs such as the component index) that replace any on disk."""
+    generated = generated or {}
     directory = directory.resolve()
     if not (directory / MANIFEST_FILE).is_file():
         raise InvalidInput(f"{directory} has no {MANIFEST_FILE}", code="invalid_bundle")
@@ -47,8 +54,9 @@ def pack_directory(directory: Path) -> bytes:
             continue
         if path.is_symlink():
             raise InvalidInput(f"{relative} is a symbolic link; bundles hold regular files only", code="invalid_bundle")
-        if path.is_file():
+        if path.is_file() and relative.as_posix() not in generated:
             files.append((relative.as_posix(), path.read_bytes(), bool(path.stat().st_mode & 0o100)))
+    files += [(name, content, False) for name, content in generated.items()]
     return pack(files)
 
 
@@ -93,11 +101,27 @@ def unpack(data: bytes, max_bytes: int) -> dict[str, tuple[bytes, bool]]:
     return files
 
 
-def canonicalize(data: bytes, max_bytes: int) -> tuple[AppManifest, bytes]:
-    """Validate an uploaded bundle; return its manifest and its canonical bytes."""
+def canonicalize(data: bytes, max_bytes: int) -> tuple[AppManifest, ComponentIndex, bytes]:
+    """Validate an uploaded bundle; return its manifest, its component index and its canonical bytes."""
     files = unpack(data, max_bytes)
     manifest = load_manifest_text(files[MANIFEST_FILE][0])
-    return manifest, pack((path, content, executable) for path, (content, executable) in files.items())
+    index = component_index(files.get(COMPONENT_INDEX, (None, False))[0], manifest)
+    return manifest, index, pack((path, content, executable) for path, (content, executable) in files.items())
+
+
+def component_index(data: bytes | None, manifest: AppManifest) -> ComponentIndex:
+    """The bundle's ``dte-components.json`` (signatures of its own components), validated."""
+    if data is None:
+        if manifest.components:
+            raise InvalidInput(f"the manifest names component modules but the bundle has no {COMPONENT_INDEX}; "
+                               "publish with 'dte app publish', which builds it", code="invalid_bundle")
+        return ComponentIndex()
+    try:
+        index = ComponentIndex.model_validate_json(data)
+    except ValidationError as exc:
+        raise InvalidInput(f"{COMPONENT_INDEX} is invalid", code="invalid_components",
+                           errors=pydantic_errors(exc, f"/{COMPONENT_INDEX}")) from None
+    return index
 
 
 def extract(data: bytes, target: Path, max_bytes: int) -> list[Path]:

@@ -22,6 +22,7 @@ class EventType(StrEnum):
     ALERT = "alert.changed"  # data: {"alert": id, "status": "open" | "acknowledged" | "closed"}
     DATASET_CREATED = "dataset.created"  # data: {"dataset": name, "version": ...}
     MODEL_DRIFT = "model.drift"  # data: {"model": name, "version": ..., "statistic": ..., "value": ...}
+    RUN_PROGRESS = "run.progress"  # data: {"run": id, "status": ..., "steps_done": N, "steps_total": N}
     RUN_FINISHED = "run.finished"  # data: {"run": id, "workflow": name, "status": ...}
 
 

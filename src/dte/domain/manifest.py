@@ -19,13 +19,16 @@ from pydantic import (
     ValidationError,
     ValidationInfo,
     field_validator,
+    model_validator,
 )
 from yaml.composer import ComposerError
 from yaml.constructor import ConstructorError
 
 from dte.domain.errors import FieldError, InvalidInput
+from dte.domain.events import EventType
 from dte.domain.semver import Version
 from dte.domain.validation import json_value_errors, pydantic_errors, unresolvable_references
+from dte.domain.workflows import WorkflowSpec
 
 MANIFEST_FILE = "dte-app.yaml"
 NAME_PATTERN = r"^[a-z][a-z0-9]*(?:-[a-z0-9]+)*$"
@@ -60,19 +63,58 @@ class Output(_Strict):
     description: str = ""
 
 
-class WorkflowSlot(BaseModel):
-    """A named workflow; its steps are defined by the workflow composition layer."""
+class Schedule(_Strict):
+    """Start a run on a cron schedule, in a time zone (daylight saving time handled)."""
 
-    model_config = ConfigDict(extra="allow")
-    description: str = ""
+    cron: str = Field(min_length=9, max_length=120, description="five-field cron expression, e.g. '*/15 * * * *'")
+    timezone: str = Field(default="UTC", description="IANA time zone, e.g. 'Europe/Rome'")
+
+    @field_validator("cron")
+    @classmethod
+    def _cron(cls, value: str) -> str:
+        from croniter import croniter
+
+        if len(value.split()) != 5 or not croniter.is_valid(value):
+            raise ValueError(f"{value!r} is not a five-field cron expression (minute hour day month weekday)")
+        return value
+
+    @field_validator("timezone")
+    @classmethod
+    def _zone(cls, value: str) -> str:
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"{value!r} is not an IANA time zone (e.g. 'UTC', 'Europe/Rome')") from None
+        return value
 
 
-class TriggerSlot(BaseModel):
-    """A named trigger that starts one of the application's workflows."""
+class EventCondition(_Strict):
+    """Start a run when events of a type arrive on the twin: every ``count`` of them (for
+    ``observations.received``: every ``count`` new observations on ``channels``)."""
 
-    model_config = ConfigDict(extra="allow")
+    type: EventType
+    count: int = Field(default=1, ge=1, le=10_000_000)
+    channels: list[str] = Field(default_factory=list, description="observations only: count just these channels")
+    match: dict[str, str | int | float | bool] = Field(default_factory=dict,
+                                                      description="event data fields that must be equal, e.g. {rule: flood}")
+
+
+class Trigger(_Strict):
+    """What starts one of the application's workflows on each active twin, besides a manual start."""
+
     workflow: str = Field(min_length=1)
     description: str = ""
+    schedule: Schedule | None = None
+    event: EventCondition | None = None
+    inputs: dict[str, Any] = Field(default_factory=dict, description="workflow inputs for the runs it starts")
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> Trigger:
+        if (self.schedule is None) == (self.event is None):
+            raise ValueError("a trigger has exactly one of 'schedule' or 'event'")
+        return self
 
 
 class ModelSlot(BaseModel):
@@ -103,8 +145,10 @@ class AppManifest(_Strict):
     )
     channels: list[Channel] = Field(default_factory=list)
     outputs: list[Output] = Field(default_factory=list)
-    workflows: dict[Name, WorkflowSlot] = Field(default_factory=dict)
-    triggers: dict[Name, TriggerSlot] = Field(default_factory=dict)
+    components: list[Annotated[str, Field(pattern=r"^[A-Za-z_]\w*(?:\.[A-Za-z_]\w*)*$")]] = Field(
+        default_factory=list, description="Python modules of the bundle that define @component functions")
+    workflows: dict[Name, WorkflowSpec] = Field(default_factory=dict)
+    triggers: dict[Name, Trigger] = Field(default_factory=dict)
     models: list[ModelSlot] = Field(default_factory=list)
     tags: list[Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9-]{0,39}$")]] = Field(default_factory=list, max_length=20)
 
@@ -152,7 +196,7 @@ class AppManifest(_Strict):
 
     @field_validator("triggers")
     @classmethod
-    def _known_workflows(cls, value: dict[str, TriggerSlot], info: ValidationInfo) -> dict[str, TriggerSlot]:
+    def _known_workflows(cls, value: dict[str, Trigger], info: ValidationInfo) -> dict[str, Trigger]:
         workflows = info.data.get("workflows")
         if workflows is None:  # invalid itself, and reported as such
             return value

@@ -1,6 +1,7 @@
 """What DT application and thematic module developers import."""
 
+from dte.sdk.component import component
 from dte.sdk.scaffold import init_app
 from dte.sdk.testing import check_app
 
-__all__ = ["check_app", "init_app"]
+__all__ = ["check_app", "component", "init_app"]

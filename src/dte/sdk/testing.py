@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from dte.domain.bundle import canonicalize, pack_directory
+from dte.domain.bundle import canonicalize
 from dte.domain.manifest import AppManifest
+from dte.sdk.build import build_bundle
 
 MAX_BUNDLE_BYTES = 64 * 1024 * 1024
 
@@ -15,5 +16,5 @@ def check_app(directory: Path | str) -> AppManifest:
 
     Raises :class:`dte.domain.errors.InvalidInput` naming each bad field.
     """
-    manifest, _ = canonicalize(pack_directory(Path(directory)), MAX_BUNDLE_BYTES)
+    manifest, _, _ = canonicalize(build_bundle(Path(directory)), MAX_BUNDLE_BYTES)
     return manifest

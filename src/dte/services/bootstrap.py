@@ -10,12 +10,12 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from dte.adapters.db.tables import UserRow
-from dte.domain.bundle import pack_directory
 from dte.domain.catalogue import Visibility
 from dte.domain.errors import DteError, NotFound
 from dte.domain.manifest import MANIFEST_FILE
 from dte.domain.projects import ProjectCreate, Scope
 from dte.fileutil import write_private
+from dte.sdk.build import build_bundle
 from dte.services.access import Principal
 from dte.services.catalogue import CatalogueService
 from dte.services.ports import ObjectStore
@@ -63,7 +63,7 @@ async def publish_bundled(sessions: async_sessionmaker[AsyncSession], objects: O
         catalogue = CatalogueService(session, objects, settings.max_bundle_bytes)
         for path in apps:
             try:
-                bundle = await to_thread.run_sync(pack_directory, path)
+                bundle = await to_thread.run_sync(build_bundle, path)
                 result = await catalogue.publish(actor, settings.bundled_apps_project, bundle, Visibility.PUBLIC)
             except DteError as exc:
                 log.error("bundled_app_failed", path=str(path), error=str(exc))

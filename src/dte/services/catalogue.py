@@ -18,6 +18,7 @@ from dte.domain.manifest import AppManifest
 from dte.domain.projects import Role, Scope
 from dte.domain.semver import Version
 from dte.services.access import Principal
+from dte.services.components import application_workflows
 from dte.services.paging import page
 from dte.services.ports import ObjectStore
 from dte.services.projects import project_by_name
@@ -101,10 +102,12 @@ class CatalogueService:
     async def publish(self, actor: Principal, project_name: str, bundle: bytes,
                       visibility: m.Visibility = m.Visibility.PRIVATE) -> m.PublishResult:
         """Publish a bundle as a new immutable version; re-publishing identical content is a no-op."""
-        manifest, canonical = await to_thread.run_sync(canonicalize, bundle, self.max_bundle_bytes)
+        manifest, index, canonical = await to_thread.run_sync(canonicalize, bundle, self.max_bundle_bytes)
+        own = {c.ref: c for c in index.components}
         async with write(self.session):
             project = await project_by_name(self.session, actor, project_name)
             actor.require(project.id, Role.DEVELOPER, Scope.WRITE, "")
+            await application_workflows(self.session, manifest, own)  # every workflow checked before it can run
             app = await self.session.scalar(
                 select(ApplicationRow).where(ApplicationRow.name == manifest.name).with_for_update()
             )
@@ -133,6 +136,7 @@ class CatalogueService:
             row = ApplicationVersionRow(
                 application_id=app.id, version=manifest.version, bundle_sha256=sha256,
                 manifest=manifest.model_dump(mode="json"), published_by=actor.username,
+                components=[c.model_dump(mode="json", by_alias=True, exclude_none=True) for c in index.components],
             )
             self.session.add(row)
             await self.session.flush()

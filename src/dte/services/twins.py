@@ -73,6 +73,27 @@ def _check_etag(if_match: str | None, revision: int) -> None:
         )
 
 
+def snapshot(row: TwinRow, change: str, changed_by: str, at: datetime) -> TwinRevisionRow:
+    return TwinRevisionRow(twin_id=row.id, revision=row.revision, reported=row.reported, desired=row.desired,
+                           parameters=row.parameters, bindings=row.bindings, status=row.status, change=change,
+                           changed_by=changed_by[:63], changed_at=at)
+
+
+async def bump_revision(session: AsyncSession, row: TwinRow, change: str, changed_by: str) -> int:
+    """New revision with its snapshot, guarded against a concurrent writer (compare-and-set on the
+    revision). Shared by the twin use cases and by ingest, which updates the reported state."""
+    now = utcnow()
+    row.revision = row.revision + 1
+    row.updated_at = now
+    session.add(snapshot(row, change, changed_by, now))
+    try:
+        await session.flush()
+    except IntegrityError:  # the snapshot's key (twin, revision) is taken: a concurrent writer won
+        raise PreconditionFailed("the twin was changed concurrently; re-read it and retry",
+                                 code="revision_mismatch") from None
+    return row.revision
+
+
 class TwinService:
     def __init__(self, session: AsyncSession, catalogue: CatalogueService) -> None:
         self.session = session
@@ -93,6 +114,20 @@ class TwinService:
         assert version is not None and project is not None
         return row, manifest_of(version), project.name
 
+    async def locate(self, actor: Principal, reference: str, role: Role | None = None, scope: Scope = Scope.READ
+                     ) -> tuple[TwinRow, ApplicationVersionRow, AppManifest, str]:
+        """A twin by id or ``PROJECT/NAME``, access checked, with its application version."""
+        project_name, sep, name = reference.partition("/")
+        twin_id = reference
+        if sep:
+            found = await self.session.scalar(select(TwinRow.id).join(ProjectRow, ProjectRow.id == TwinRow.project_id)
+                                              .where(ProjectRow.name == project_name, TwinRow.name == name))
+            twin_id = found or reference
+        row, manifest, project = await self._load(actor, twin_id, role, scope)
+        version = await self.session.get(ApplicationVersionRow, row.application_version_id)
+        assert version is not None
+        return row, version, manifest, project
+
     def _out(self, row: TwinRow, manifest: AppManifest, project: str) -> m.Twin:
         return m.Twin(id=row.id, project=project, name=row.name, application=manifest.name,
                       version=manifest.version, description=row.description, parameters=row.parameters,
@@ -100,9 +135,7 @@ class TwinService:
                       created_at=row.created_at, updated_at=row.updated_at)
 
     def _snapshot(self, row: TwinRow, change: str, actor: Principal, at: datetime) -> TwinRevisionRow:
-        return TwinRevisionRow(twin_id=row.id, revision=row.revision, reported=row.reported, desired=row.desired,
-                               parameters=row.parameters, bindings=row.bindings, status=row.status, change=change,
-                               changed_by=actor.username, changed_at=at)
+        return snapshot(row, change, actor.username, at)
 
     async def create(self, actor: Principal, body: m.TwinCreate) -> m.Twin:
         async with write(self.session):
@@ -183,16 +216,7 @@ class TwinService:
 
     async def _bump(self, row: TwinRow, change: str, actor: Principal) -> None:
         """New revision, guarded against a concurrent writer (compare-and-set on the revision)."""
-        now = utcnow()
-        expected = row.revision
-        row.revision = expected + 1
-        row.updated_at = now
-        self.session.add(self._snapshot(row, change, actor, now))
-        try:
-            await self.session.flush()
-        except IntegrityError:  # the snapshot's key (twin, revision) is taken: a concurrent writer won
-            raise PreconditionFailed("the twin was changed concurrently; re-read it and retry",
-                                     code="revision_mismatch") from None
+        await bump_revision(self.session, row, change, actor.username)
 
     async def state(self, actor: Principal, twin_id: str, as_of: datetime | None = None) -> m.TwinState:
         row, _, _ = await self._load(actor, twin_id)

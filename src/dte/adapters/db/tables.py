@@ -124,6 +124,7 @@ class ApplicationVersionRow(Base):
     published_at: Mapped[datetime] = _created()
     deprecated: Mapped[bool] = mapped_column(Boolean, default=False)
     deprecation_message: Mapped[str] = mapped_column(String(500), default="")
+    components: Mapped[list[Any]] = mapped_column(default=list, doc="signatures of the bundle's own components")
 
 
 class TwinRow(Base):
@@ -313,3 +314,80 @@ class AuditRow(Base):
     detail: Mapped[dict[str, Any]] = mapped_column()
     prev_hash: Mapped[str] = mapped_column(String(64))
     hash: Mapped[str] = mapped_column(String(64))
+
+
+# --- workflows, runs, triggers (issue 3) -----------------------------------------------------------
+
+
+class ComponentRow(Base):
+    """A component of an installed thematic module, as the compute workers describe it."""
+
+    __tablename__ = "components"
+    ref: Mapped[str] = mapped_column(String(127), primary_key=True)
+    version: Mapped[str] = mapped_column(String(100))
+    source: Mapped[str] = mapped_column(String(200))
+    spec: Mapped[dict[str, Any]] = mapped_column()
+    updated_at: Mapped[datetime] = _created()
+
+
+class RunRow(Base):
+    __tablename__ = "runs"
+    __table_args__ = (
+        Index("ix_runs_project_created", "project_id", "id"),
+        Index("ix_runs_twin_created", "twin_id", "id"),
+        Index("ix_runs_status", "status"),
+    )
+    id: Mapped[str] = _id()
+    project_id: Mapped[str] = mapped_column(ForeignKey("projects.id"))
+    twin_id: Mapped[str] = mapped_column(ForeignKey("twins.id", ondelete="CASCADE"))
+    application_version_id: Mapped[str] = mapped_column(ForeignKey("application_versions.id"))
+    bundle_sha256: Mapped[str] = mapped_column(String(64))
+    workflow: Mapped[str] = mapped_column(String(63))
+    definition_sha256: Mapped[str] = mapped_column(String(64))
+    definition: Mapped[dict[str, Any]] = mapped_column()
+    inputs: Mapped[dict[str, Any]] = mapped_column(doc="resolved workflow and context inputs, with hashes")
+    status: Mapped[str] = mapped_column(String(16))
+    trigger: Mapped[dict[str, Any]] = mapped_column(doc="kind (manual, schedule, event), name, context")
+    created_by: Mapped[str] = mapped_column(String(63))
+    engine_version: Mapped[str] = mapped_column(String(32))
+    steps_total: Mapped[int] = mapped_column(Integer)
+    steps_done: Mapped[int] = mapped_column(Integer, default=0)
+    outputs: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    error: Mapped[str] = mapped_column(Text, default="")
+    lease_until: Mapped[datetime | None] = mapped_column(doc="the engine running it renews this; expired = orphaned")
+    created_at: Mapped[datetime] = _created()
+    started_at: Mapped[datetime | None] = mapped_column()
+    finished_at: Mapped[datetime | None] = mapped_column()
+    run_manifest: Mapped[dict[str, Any] | None] = mapped_column(doc="what was signed: hashes of everything")
+    signature: Mapped[str | None] = mapped_column(String(200))
+
+
+class RunStepRow(Base):
+    __tablename__ = "run_steps"
+    run_id: Mapped[str] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"), primary_key=True)
+    name: Mapped[str] = mapped_column(String(63), primary_key=True)
+    position: Mapped[int] = mapped_column(Integer)
+    component: Mapped[str] = mapped_column(String(127))
+    component_version: Mapped[str] = mapped_column(String(100))
+    status: Mapped[str] = mapped_column(String(16))
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    cached: Mapped[bool] = mapped_column(Boolean, default=False)
+    inputs: Mapped[dict[str, Any]] = mapped_column(default=dict, doc="input name -> sha256 of the value")
+    outputs: Mapped[dict[str, Any]] = mapped_column(default=dict, doc="output name -> value or artifact reference")
+    logs: Mapped[str] = mapped_column(Text, default="")
+    error: Mapped[str] = mapped_column(Text, default="")
+    worker: Mapped[str] = mapped_column(String(200), default="")
+    started_at: Mapped[datetime | None] = mapped_column()
+    finished_at: Mapped[datetime | None] = mapped_column()
+
+
+class TriggerStateRow(Base):
+    """Per twin and trigger: when it fires next (schedules) or how many events it has seen (events)."""
+
+    __tablename__ = "trigger_state"
+    twin_id: Mapped[str] = mapped_column(ForeignKey("twins.id", ondelete="CASCADE"), primary_key=True)
+    trigger: Mapped[str] = mapped_column(String(63), primary_key=True)
+    next_due_at: Mapped[datetime | None] = mapped_column(index=True)
+    pending: Mapped[int] = mapped_column(BigInteger, default=0)
+    last_fired_at: Mapped[datetime | None] = mapped_column()
+    last_run_id: Mapped[str | None] = mapped_column(String(32))

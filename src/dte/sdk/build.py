@@ -1,0 +1,60 @@
+"""Build step of an application bundle: the signatures of its own components (``dte-components.json``).
+
+The application's code is imported here, on the developer's machine, in a child process (a fresh
+interpreter with the application directory first on ``sys.path``), so the engine can check
+workflows against the signatures without ever importing the code itself.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from dte.domain.bundle import COMPONENT_INDEX, pack_directory
+from dte.domain.errors import InvalidInput
+from dte.domain.manifest import MANIFEST_FILE, load_manifest_text
+from dte.domain.workflows import ComponentIndex, ComponentSpec
+
+
+def describe_directory(directory: Path) -> ComponentIndex:
+    """Import the manifest's ``components`` modules from ``directory`` and describe their components.
+    Runs in this process: call :func:`component_index` for the isolated version."""
+    from dte.sdk.component import components_of
+
+    manifest = load_manifest_text((directory / MANIFEST_FILE).read_bytes())
+    sys.path.insert(0, str(directory))
+    specs: list[ComponentSpec] = []
+    for module_name in manifest.components:
+        module = importlib.import_module(module_name)
+        specs += components_of(module, None, manifest.version, "application")
+    return ComponentIndex(components=specs)
+
+
+def component_index(directory: Path) -> bytes | None:
+    """The canonical ``dte-components.json`` for an application directory, or ``None`` when its
+    manifest names no component modules."""
+    manifest = load_manifest_text((directory / MANIFEST_FILE).read_bytes())
+    if not manifest.components:
+        return None
+    done = subprocess.run([sys.executable, "-m", "dte.sdk.build", str(directory.resolve())],
+                          capture_output=True, text=True, cwd=directory, timeout=300)
+    if done.returncode != 0:
+        last = (done.stderr.strip().splitlines() or ["(no output)"])[-1]
+        raise InvalidInput(f"cannot describe the components of {directory}: {last}", code="invalid_components")
+    index = ComponentIndex.model_validate_json(done.stdout)
+    return (json.dumps(index.model_dump(mode="json", by_alias=True, exclude_none=True), indent=1, sort_keys=True)
+            + "\n").encode()
+
+
+def build_bundle(directory: Path) -> bytes:
+    """The bundle ``dte app publish`` uploads: the directory plus its generated component index."""
+    index = component_index(directory)
+    return pack_directory(directory, {COMPONENT_INDEX: index} if index is not None else None)
+
+
+if __name__ == "__main__":
+    found = describe_directory(Path(sys.argv[1]))
+    print(found.model_dump_json(by_alias=True, exclude_none=True))
