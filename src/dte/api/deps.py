@@ -45,6 +45,7 @@ def runtime(request: Request) -> Runtime:
 
 async def session(rt: Annotated[Runtime, Depends(runtime)]) -> AsyncIterator[AsyncSession]:
     async with rt.sessions() as s:
+        s.info["runtime"] = rt  # so principal() finds the engine's identity wiring from the session alone
         yield s
 
 
@@ -53,19 +54,20 @@ RuntimeDep = Annotated[Runtime, Depends(runtime)]
 
 
 async def principal(
-    request: Request,
     db: Session,
     authorization: Annotated[str | None, Header(include_in_schema=False)] = None,
+    request: Request = None,  # type: ignore[assignment]  # FastAPI injects it; direct callers may leave it out
 ) -> Principal:
     """The caller, from a personal access token or a JWT of a trusted issuer; then their rate limit.
 
     The principal is kept in ``request.state`` for the audit middleware."""
-    rt: Runtime = request.app.state.runtime
+    rt: Runtime = db.info["runtime"]
     if rt.settings.insecure_disable_auth:  # benchmarks only (see benchmarks/auth_overhead.py)
         found = Principal(user_id="", username="anonymous", platform_admin=True)
     else:
         found = await _authenticate(rt, db, authorization)
-    request.state.principal = found
+    if request is not None:
+        request.state.principal = found
     if rt.identity is not None:
         rt.identity.requests.take(found.user_id)
     return found

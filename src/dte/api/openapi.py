@@ -7,7 +7,7 @@ from typing import Any
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 
-PUBLIC_PREFIXES = ("/healthz", "/readyz", "/metrics", "/api/v1/schemas/")
+PUBLIC_PREFIXES = ("/healthz", "/readyz", "/metrics", "/api/v1/schemas/", "/.well-known/", "/oauth2/")
 PROBLEM = {
     "type": "object",
     "description": "RFC 9457 problem details",

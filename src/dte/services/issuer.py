@@ -41,6 +41,7 @@ from dte.domain import identity as m
 from dte.domain.errors import Conflict, Forbidden, NotFound, Unauthenticated
 from dte.domain.identity import OAUTH_SCOPES, OAuthError
 from dte.domain.ids import new_id
+from dte.domain.projects import Scope
 from dte.services.access import Principal
 from dte.services.projects import hash_secret
 from dte.services.uow import write
@@ -139,8 +140,9 @@ class IssuerService:
         """Your own password, or anyone's for a platform admin."""
         if username != actor.username:
             actor.require_platform_admin()
-        elif actor.token_project_id is not None:
-            raise Forbidden("a token restricted to one project cannot change the password", code="insufficient_scope")
+        elif actor.token_project_id is not None or Scope.WRITE not in actor.scopes:
+            raise Forbidden("changing the password needs an unrestricted token with the write scope",
+                            code="insufficient_scope")
         hashed = await hash_password(password)
         async with write(self.session):
             user = await self.session.scalar(select(UserRow).where(UserRow.username == username))

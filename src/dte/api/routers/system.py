@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Header, Request, Response
+from fastapi import APIRouter, Header, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import text
 
@@ -41,10 +41,9 @@ async def readyz(rt: RuntimeDep) -> dict[str, Any] | Response:
 
 
 @router.get("/metrics", summary="Prometheus metrics (text exposition format)", response_class=Response)
-async def metrics(request: Request, rt: RuntimeDep, db: Session,
-                  authorization: Annotated[str | None, Header(include_in_schema=False)] = None) -> Response:
+async def metrics(rt: RuntimeDep, db: Session, authorization: Annotated[str | None, Header(include_in_schema=False)] = None) -> Response:
     if not rt.settings.metrics_public:
-        (await principal(request, db, authorization)).require_platform_admin()
+        (await principal(db, authorization)).require_platform_admin()
     return Response(generate_latest(rt.metrics), media_type=CONTENT_TYPE_LATEST)
 
 
