@@ -15,6 +15,7 @@ from pathlib import Path, PurePosixPath
 
 from pydantic import ValidationError
 
+from dte.domain.cwl import check_tools, load_tool_text
 from dte.domain.errors import InvalidInput, PayloadTooLarge
 from dte.domain.manifest import MANIFEST_FILE, AppManifest, load_manifest_text
 from dte.domain.validation import pydantic_errors
@@ -106,14 +107,16 @@ def canonicalize(data: bytes, max_bytes: int) -> tuple[AppManifest, ComponentInd
     files = unpack(data, max_bytes)
     manifest = load_manifest_text(files[MANIFEST_FILE][0])
     index = component_index(files.get(COMPONENT_INDEX, (None, False))[0], manifest)
+    check_tools(manifest.tools, {p: load_tool_text(files[p][0], p) for p in manifest.tools if p in files},
+                manifest.version, index.components)
     return manifest, index, pack((path, content, executable) for path, (content, executable) in files.items())
 
 
 def component_index(data: bytes | None, manifest: AppManifest) -> ComponentIndex:
     """The bundle's ``dte-components.json`` (signatures of its own components), validated."""
     if data is None:
-        if manifest.components:
-            raise InvalidInput(f"the manifest names component modules but the bundle has no {COMPONENT_INDEX}; "
+        if manifest.components or manifest.tools:
+            raise InvalidInput(f"the manifest names component modules or tools but the bundle has no {COMPONENT_INDEX}; "
                                "publish with 'dte app publish', which builds it", code="invalid_bundle")
         return ComponentIndex()
     try:

@@ -147,6 +147,8 @@ class AppManifest(_Strict):
     outputs: list[Output] = Field(default_factory=list)
     components: list[Annotated[str, Field(pattern=r"^[A-Za-z_]\w*(?:\.[A-Za-z_]\w*)*$")]] = Field(
         default_factory=list, description="Python modules of the bundle that define @component functions")
+    tools: list[Annotated[str, Field(pattern=r"^[\w-][\w.-]*(?:/[\w-][\w.-]*)*\.(?:cwl|ya?ml|json)$")]] = Field(
+        default_factory=list, description="CWL CommandLineTool files of the bundle (paths) that become components")
     workflows: dict[Name, WorkflowSpec] = Field(default_factory=dict)
     triggers: dict[Name, Trigger] = Field(default_factory=dict)
     models: list[ModelSlot] = Field(default_factory=list)

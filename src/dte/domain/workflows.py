@@ -90,6 +90,7 @@ class ComponentSpec(ExecutionPolicy):
     inputs: dict[PortName, Port] = Field(default_factory=dict)
     outputs: dict[PortName, Port] = Field(default_factory=dict)
     source: str = Field(default="", description="where it comes from: 'application' or 'module:<distribution>'")
+    tool: str | None = Field(default=None, description="a CWL CommandLineTool's path inside the bundle (imported tools)")
 
     @property
     def namespace(self) -> str | None:

@@ -14,8 +14,9 @@ import sys
 from pathlib import Path
 
 from dte.domain.bundle import COMPONENT_INDEX, pack_directory
-from dte.domain.errors import InvalidInput
-from dte.domain.manifest import MANIFEST_FILE, load_manifest_text
+from dte.domain.cwl import load_tool_text, tool_component
+from dte.domain.errors import FieldError, InvalidInput
+from dte.domain.manifest import MANIFEST_FILE, AppManifest, load_manifest_text
 from dte.domain.workflows import ComponentIndex, ComponentSpec
 
 
@@ -33,18 +34,43 @@ def describe_directory(directory: Path) -> ComponentIndex:
     return ComponentIndex(components=specs)
 
 
+def tool_components(directory: Path, manifest: AppManifest) -> list[ComponentSpec]:
+    """The components of the manifest's CWL tools: each file checked against the CWL schema by
+    cwl-utils, then mapped (and its unsupported features refused) by :mod:`dte.domain.cwl`."""
+    from cwl_utils.parser import load_document_by_yaml
+    from schema_salad.exceptions import SchemaSaladException
+
+    specs = []
+    for i, path in enumerate(manifest.tools):
+        file = directory / path
+        if not file.is_file():
+            raise InvalidInput(f"the manifest lists the CWL tool {path}, which does not exist", code="invalid_tool",
+                               errors=[FieldError(f"/tools/{i}", f"no file {path}")])
+        document = load_tool_text(file.read_bytes(), path)
+        try:
+            load_document_by_yaml(document, file.resolve().as_uri())
+        except SchemaSaladException as exc:
+            raise InvalidInput(f"{path} is not a valid CWL document: {exc}", code="invalid_tool",
+                               errors=[FieldError(f"/{path}", str(exc).strip().splitlines()[-1])]) from None
+        specs.append(tool_component(document, path, manifest.version, f"/{path}"))
+    return specs
+
+
 def component_index(directory: Path) -> bytes | None:
     """The canonical ``dte-components.json`` for an application directory, or ``None`` when its
-    manifest names no component modules."""
+    manifest names no component modules and no CWL tools."""
     manifest = load_manifest_text((directory / MANIFEST_FILE).read_bytes())
-    if not manifest.components:
+    if not manifest.components and not manifest.tools:
         return None
-    done = subprocess.run([sys.executable, "-m", "dte.sdk.build", str(directory.resolve())],
-                          capture_output=True, text=True, cwd=directory, timeout=300)
-    if done.returncode != 0:
-        last = (done.stderr.strip().splitlines() or ["(no output)"])[-1]
-        raise InvalidInput(f"cannot describe the components of {directory}: {last}", code="invalid_components")
-    index = ComponentIndex.model_validate_json(done.stdout)
+    index = ComponentIndex(components=tool_components(directory, manifest))
+    if manifest.components:
+        done = subprocess.run([sys.executable, "-m", "dte.sdk.build", str(directory.resolve())],
+                              capture_output=True, text=True, cwd=directory, timeout=300)
+        if done.returncode != 0:
+            last = (done.stderr.strip().splitlines() or ["(no output)"])[-1]
+            raise InvalidInput(f"cannot describe the components of {directory}: {last}", code="invalid_components")
+        described = ComponentIndex.model_validate_json(done.stdout).components
+        index = ComponentIndex(components=[*described, *index.components])
     return (json.dumps(index.model_dump(mode="json", by_alias=True, exclude_none=True), indent=1, sort_keys=True)
             + "\n").encode()
 

@@ -179,6 +179,11 @@ def load(spec: ComponentSpec, bundle_sha256: str | None, objects_url: str) -> An
     func = _functions.get(key)
     if func is None:
         with _load_lock:
+            if spec.tool is not None and bundle_sha256 is not None:  # an imported CWL tool: run from its document
+                from dte.adapters.compute.cwl import tool_function
+
+                func = _functions[key] = tool_function(spec, _bundle_dir(bundle_sha256, objects_url))
+                return func
             module_name, _, attribute = spec.entry.partition(":")
             if bundle_sha256 is not None:
                 module_name = f"{_bundle_package(bundle_sha256, objects_url)}.{module_name}"
