@@ -1,8 +1,11 @@
-"""``dte audit ...``: the audit log (query, verify the chain); ``dte client ...``: OAuth clients."""
+"""``dte login`` (browser, pasted code, or a token), ``dte audit ...`` (query, verify the chain) and
+``dte client ...`` (OAuth clients)."""
 
 from __future__ import annotations
 
+import socket
 import sys
+import webbrowser
 from datetime import datetime
 from typing import Annotated
 
@@ -10,9 +13,46 @@ import typer
 
 from dte.cli.common import JsonOpt, show, state
 from dte.cli.output import console, emit_json, record
+from dte.client import Client
+from dte.client.config import store_credentials
+from dte.client.login import browser_login, pasted_code_login
 
 audit_app = typer.Typer(help="The audit log (platform admins; project admins with --project)", no_args_is_help=True)
 client_app = typer.Typer(help="OAuth clients of the embedded issuer (platform admins)", no_args_is_help=True)
+
+
+def login(
+    url: Annotated[str | None, typer.Option(help="engine URL")] = None,
+    with_token: Annotated[bool, typer.Option("--with-token", help="paste a personal access token instead")] = False,
+    browser: Annotated[bool, typer.Option("--browser/--no-browser",
+                                          help="--no-browser: open the printed URL on any device, paste the code")] = True,
+    days: Annotated[int, typer.Option(help="days until the stored token expires")] = 30,
+) -> None:
+    """Sign in and store the engine URL and a token for later commands (file mode 600).
+
+    Signing in (authorization code + PKCE at the engine's login page) ends with a personal access
+    token named after this machine, so it shows in 'dte token list' and can be revoked there."""
+    client = Client(url or state.url)
+    client.http.headers.pop("Authorization", None)  # no stored credential is sent while signing in
+    if with_token:
+        token = typer.prompt("token", hide_input=True).strip()
+    else:
+        if browser:
+            grant = browser_login(client.http, _open)
+        else:
+            grant = pasted_code_login(client.http, lambda u: print(f"Open this URL to sign in:\n  {u}", file=sys.stderr),
+                                      lambda: typer.prompt("code"))  # single use and bound to PKCE: may show
+        scopes = [s for s in grant.scope.split() if s in ("read", "write", "admin")]
+        signed_in = Client(client.url, grant.access_token)
+        token = signed_in.token_create(f"dte login on {socket.gethostname()}"[:100], scopes, None, days, None).secret
+    me = Client(client.url, token).me()
+    path = store_credentials(client.url, token)
+    console.print(f"logged in to {client.url} as {me.username}; credentials in {path}")
+
+
+def _open(url: str) -> None:
+    print(f"Opening the login page in your browser; if it does not open, visit:\n  {url}", file=sys.stderr)
+    webbrowser.open(url)
 
 
 @audit_app.command("list")

@@ -16,8 +16,7 @@ from rich.markup import escape
 from dte.cli import auth, components, workflows
 from dte.cli.common import DirArg, JsonOpt, parse_assignments, show, state
 from dte.cli.output import console, emit_json, errors, record
-from dte.client import ApiError, Client
-from dte.client.config import store_credentials
+from dte.client import ApiError
 from dte.domain.errors import DteError
 
 app = typer.Typer(help="DTE - Digital Twin Engine", no_args_is_help=True, pretty_exceptions_enable=False)
@@ -36,6 +35,7 @@ app.add_typer(components.app, name="component")
 app.add_typer(workflows.app, name="workflow")
 app.add_typer(auth.audit_app, name="audit")
 app.add_typer(auth.client_app, name="client")
+app.command()(auth.login)
 
 
 @app.callback()
@@ -90,18 +90,6 @@ def db_upgrade(revision: str = "head") -> None:
     settings = Settings()
     upgrade(settings.effective_database_url, revision)
     console.print(f"database {mask_url(settings.effective_database_url)} is at {revision}")
-
-
-@app.command()
-def login(
-    token: Annotated[str, typer.Option(prompt=True, hide_input=True, help="a personal access token")],
-    url: Annotated[str | None, typer.Option(help="engine URL")] = None,
-) -> None:
-    """Store the engine URL and a token for later commands (file mode 600)."""
-    client = Client(url or state.url, token)
-    me = client.me()
-    path = store_credentials(client.url, token)
-    console.print(f"logged in to {client.url} as {me.username}; credentials in {path}")
 
 
 @app.command()
