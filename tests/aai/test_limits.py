@@ -136,3 +136,13 @@ def test_real_server_refuses_oversized_headers_and_logs_no_secrets(admin_passwor
     assert "request" in log  # the access log is there...
     assert not [s[:12] for s in secrets if s in log]  # ...and no secret in it
     assert os.environ.get("DTE_ADMIN_PASSWORD") == admin_password
+
+
+def test_the_benchmark_switch_only_binds_to_loopback(settings: Settings) -> None:
+    exposed = settings.model_copy(update={"insecure_disable_auth": True, "host": "0.0.0.0"})
+    with pytest.raises(RuntimeError, match="127.0.0.1 only"):
+        with TestClient(create_app(exposed)):
+            pass
+    local = settings.model_copy(update={"insecure_disable_auth": True})
+    with TestClient(create_app(local)) as engine:
+        assert engine.get("/api/v1/projects").status_code == 200  # no token: the switch works

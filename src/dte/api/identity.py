@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import httpx
+import structlog
 
 from dte.adapters.identity.jwt import JwtVerifier
 from dte.adapters.identity.keys import KeyCache, remote_jwks
@@ -22,6 +23,8 @@ if TYPE_CHECKING:
     from dte.api.deps import Runtime
 
 _LOCAL_REFETCH_SECONDS = 1.0
+LOOPBACK = {"127.0.0.1", "localhost", "::1"}
+log = structlog.get_logger("dte.identity")
 
 
 @dataclass
@@ -42,6 +45,10 @@ def issuer_config(settings: Settings) -> IssuerConfig:
 @asynccontextmanager
 async def running(rt: Runtime) -> AsyncIterator[Identity]:
     settings = rt.settings
+    if settings.insecure_disable_auth:
+        if settings.host not in LOOPBACK:  # a benchmark switch must never open a reachable engine
+            raise RuntimeError("DTE_INSECURE_DISABLE_AUTH is for benchmarks on 127.0.0.1 only")
+        log.warning("auth_disabled", reason="DTE_INSECURE_DISABLE_AUTH: every caller is a platform admin")
     async with httpx.AsyncClient(timeout=10.0, follow_redirects=False) as http:
         caches = {url: KeyCache(remote_jwks(url, http), settings.auth_jwks_refetch_seconds)
                   for url in settings.auth_issuers}
