@@ -13,7 +13,7 @@ import typer
 import yaml
 from rich.markup import escape
 
-from dte.cli import auth, components, workflows
+from dte.cli import auth, components, devices, workflows
 from dte.cli.common import DirArg, JsonOpt, parse_assignments, show, state
 from dte.cli.output import console, emit_json, errors, record
 from dte.client import ApiError
@@ -31,6 +31,8 @@ for sub, name in ((project_app, "project"), (app_app, "app"), (twin_app, "twin")
                   (user_app, "user"), (config_app, "config"), (db_app, "db")):
     app.add_typer(sub, name=name)
 # Areas with a module of their own register here (one line each).
+app.add_typer(devices.device_app, name="device")
+app.add_typer(devices.observe_app, name="observe")
 app.add_typer(components.app, name="component")
 app.add_typer(workflows.app, name="workflow")
 app.add_typer(auth.audit_app, name="audit")
