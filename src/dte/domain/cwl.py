@@ -305,10 +305,10 @@ def tool_component(tool: Any, path: str, version: str, prefix: str = "") -> Comp
                for name, field, at in outputs_of(tool)}
     requirements = requirements_of(tool)
     limit = requirements.get("ToolTimeLimit", {}).get("timelimit")
-    resources = requirements.get("ResourceRequirement", {})
-    cores, ram = resources.get("coresMin"), resources.get("ramMin")
-    hints = Resources(cpu=float(cores) if isinstance(cores, int | float) and cores > 0 else None,
-                      memory=int(ram * 1024 * 1024) if isinstance(ram, int | float) and ram > 0 else None)
+    # coresMin becomes the CPU hint; ramMin is not mapped: few Dask workers declare a MEMORY resource,
+    # and a step asking for one would find no worker (a workflow step can still ask with 'resources').
+    cores = requirements.get("ResourceRequirement", {}).get("coresMin")
+    hints = Resources(cpu=float(cores) if isinstance(cores, int | float) and cores > 0 else None)
     return ComponentSpec(ref=tool_ref(tool, path), version=version, entry=TOOL_RUNNER,
                          description=str(tool.get("doc") or tool.get("label") or "").split("\n\n")[0].strip(),
                          inputs=inputs, outputs=outputs, source="application", tool=path,
