@@ -69,7 +69,7 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
 @pytest.fixture
 def settings(tmp_path: Path, database_url: str) -> Settings:
     return Settings(data_dir=tmp_path / "data", database_url=database_url, admin_token=ADMIN_TOKEN,
-                    max_body_bytes=256 * 1024, compute_autostart=False)
+                    max_body_bytes=256 * 1024, compute_autostart=False, mqtt_embedded=False)
 
 
 @pytest.fixture
@@ -108,6 +108,7 @@ def served(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[dict[str,
     port = free_port()
     env = {**os.environ, "DTE_DATA_DIR": str(tmp_path / ".dte"), "DTE_PORT": str(port),
            "DTE_URL": f"http://127.0.0.1:{port}", "DTE_BUNDLED_APPS_DIR": str(REPO / "apps"),
+           "DTE_MQTT_PORT": str(free_port()),
            "XDG_CONFIG_HOME": str(tmp_path / "config")}
     for name in ("DTE_TOKEN", "DTE_DATABASE_URL", "DTE_OBJECTS_URL", "DTE_ADMIN_TOKEN"):
         env.pop(name, None)

@@ -42,6 +42,7 @@ class Settings(BaseSettings):
     mqtt_host: str = Field(default="127.0.0.1", description="bind address of the embedded broker")
     mqtt_port: int = Field(default=1884, ge=0, le=65535, description="port of the embedded broker")
     mqtt_topic: str = Field(default="dte/{project}/{twin}/{channel}", description="topic scheme of observations")
+    mqtt_client_id: str = Field(default="dte-engine", description="the engine's MQTT client id (persistent session)")
     mqtt_command_topic: str = Field(default="dte/{project}/{twin}/commands/{device}",
                                     description="topic scheme of commands to a device (acks: .../ack)")
     ingest_max_pending: int = Field(default=50_000, ge=1, description="observations queued for writing before "

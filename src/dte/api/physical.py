@@ -58,7 +58,7 @@ async def sender(
         return Sender(device=await DeviceService(db).authenticate(credential))
     if not authorization:
         raise Unauthenticated("send 'Authorization: Bearer <device secret or token>'", code="missing_token")
-    return Sender(user=await deps.principal(db=db, authorization=authorization))
+    return Sender(user=await deps.principal(db=db, authorization=authorization, request=request))
 
 
 PhysicalDep = Annotated[Physical, Depends(physical)]

@@ -56,15 +56,18 @@ class Sender:
 
     device: Device | None = None
     user: Principal | None = None
+    broker: bool = False  # a message the MQTT broker authorized, naming no device
 
     @property
     def name(self) -> str:
-        return f"device:{self.device.name}" if self.device else f"user:{self.user.username if self.user else '?'}"
+        if self.device:
+            return f"device:{self.device.name}"
+        return f"user:{self.user.username}" if self.user else "mqtt"
 
     def source(self, given: str | None) -> str:
         """The idempotency namespace. It starts with the sender's identity, so one sender can never
         shadow another's ``(source, seq)`` pairs."""
-        own = self.device.id if self.device else f"user/{self.user.user_id if self.user else ''}"
+        own = self.device.id if self.device else f"user/{self.user.user_id}" if self.user else "mqtt"
         return f"{own}/{given}" if given else own
 
 
@@ -91,8 +94,10 @@ def authorize(sender: Sender, twin: TwinContext | None, twin_id: str) -> TwinCon
     if sender.device is not None:
         if twin is None or sender.device.twin_id != twin.twin_id:
             raise Forbidden("this device may publish only to its own twin", code="wrong_twin")
+    elif sender.user is None:
+        if twin is None:
+            raise NotFound(hidden, code="twin_not_found")
     else:
-        assert sender.user is not None
         if twin is None or not sender.user.can_see(twin.project_id):
             raise NotFound(hidden, code="twin_not_found")
         sender.user.require(twin.project_id, Role.USER, Scope.WRITE, hidden, "twin_not_found")
