@@ -51,3 +51,31 @@ def room(engine: TestClient, admin: Client, room_app: Path) -> Room:
     twin = admin.twin_create("lab", "room-1", "room")
     device = admin.device_create(twin.id, "sensor-1")
     return Room(twin.id, client_for(engine, device.secret), device.secret)
+
+
+@pytest.fixture
+def live(settings):  # type: ignore[no-untyped-def]
+    """The engine served by uvicorn on a real port, in a thread (for streams an in-process client buffers)."""
+    import threading
+    import time
+
+    import uvicorn
+    from helpers import free_port
+
+    from dte.api.app import create_app
+
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(create_app(settings), host="127.0.0.1", port=port, log_config=None,
+                                           lifespan="on", timeout_graceful_shutdown=1))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not server.started:
+        if time.monotonic() > deadline or not thread.is_alive():
+            raise RuntimeError("the engine did not start")
+        time.sleep(0.05)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(15)

@@ -19,7 +19,7 @@ from dte.api.audit import AuditTrail
 from dte.api.deps import Runtime
 from dte.api.identity import running as identity
 from dte.api.middleware import BodyLimit, Observe
-from dte.api.routers import aai, catalogue, observations, oidc, projects, runs, system, twins, workflows
+from dte.api.routers import aai, catalogue, observations, oidc, projects, runs, stream, system, twins, workflows
 from dte.services.bootstrap import bootstrap
 from dte.services.components import refresh_from_host
 from dte.settings import Settings, get_settings
@@ -69,7 +69,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     problems.install(app)
     openapi.install(app)
     for router in (system.router, projects.router, catalogue.router, twins.router, observations.router, oidc.router,
-                   aai.router, runs.router, workflows.router):
+                   aai.router, runs.router, workflows.router, stream.router):
         app.include_router(router)
     app.add_middleware(AuditTrail)
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Annotated
 from fastapi import Depends, Header, Request
 from prometheus_client import CollectorRegistry
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+from starlette.requests import HTTPConnection
 
 from dte.domain.errors import FieldError, InvalidInput, Unauthenticated
 from dte.services.access import Principal
@@ -39,7 +40,7 @@ class Runtime:
     identity: Identity | None = None  # set by dte.api.identity.running in the lifespan
 
 
-def runtime(request: Request) -> Runtime:
+def runtime(request: HTTPConnection) -> Runtime:  # HTTPConnection: WebSocket routes use these dependencies too
     return request.app.state.runtime
 
 

@@ -37,7 +37,8 @@ class HistoryService:
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
 
-    async def _twin(self, actor: Principal, twin_id: str, channel: str | None) -> TwinContext:
+    async def twin(self, actor: Principal, twin_id: str, channel: str | None = None) -> TwinContext:
+        """The twin if the actor may read it (and the channel, if given, is one of its channels)."""
         twin = await twin_context(self.session, twin_id)
         if twin is None or not actor.can_see(twin.project_id):
             raise NotFound(f"twin {twin_id!r} does not exist", code="twin_not_found")
@@ -56,7 +57,7 @@ class HistoryService:
                            until: datetime | None, cursor: str | None, limit: int,
                            ) -> tuple[list[obs.Observation], str | None]:
         """In time order (then id); the cursor is ``time_us:id`` of the last item."""
-        twin = await self._twin(actor, twin_id, channel)
+        twin = await self.twin(actor, twin_id, channel)
         stmt = _range(select(ObservationRow), twin_id, channel, since, until)
         if cursor:
             try:
@@ -75,7 +76,7 @@ class HistoryService:
 
     async def aggregate(self, actor: Principal, twin_id: str, channel: str | None, since: datetime | None,
                         until: datetime | None, bucket_seconds: float) -> list[Bucket]:
-        await self._twin(actor, twin_id, channel)
+        await self.twin(actor, twin_id, channel)
         width = int(bucket_seconds * 1_000_000)
         if width < 1:
             raise InvalidInput("bucket must be at least one microsecond", code="invalid_bucket",
@@ -94,7 +95,7 @@ class HistoryService:
 
     async def export(self, actor: Principal, twin_id: str, channel: str | None, since: datetime | None,
                      until: datetime | None, fmt: ExportFormat, limit: int) -> bytes:
-        twin = await self._twin(actor, twin_id, channel)
+        twin = await self.twin(actor, twin_id, channel)
         stmt = _range(select(ObservationRow), twin_id, channel, since, until)
         rows = [self._out(twin, r) for r in await self.session.scalars(
             stmt.order_by(ObservationRow.time_us, ObservationRow.id).limit(limit))]
