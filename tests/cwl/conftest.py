@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from helpers import ADMIN_TOKEN, free_port
+from helpers import free_port
 
 from dte.domain.manifest import AppManifest
 from dte.domain.workflows import CompiledWorkflow, ComponentSpec
@@ -72,8 +72,8 @@ def dask_scheduler(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 
 @pytest.fixture
-def settings(tmp_path: Path, database_url: str, request: pytest.FixtureRequest) -> Settings:
-    """The root conftest's engine; tests marked e2e get the session's Dask cluster."""
-    scheduler = request.getfixturevalue("dask_scheduler") if request.node.get_closest_marker("e2e") else None
-    return Settings(data_dir=tmp_path / "data", database_url=database_url, admin_token=ADMIN_TOKEN,
-                    max_body_bytes=256 * 1024, compute_autostart=False, dask_scheduler=scheduler)
+def settings(settings: Settings, request: pytest.FixtureRequest) -> Settings:
+    """The root conftest's engine settings; tests marked e2e get the session's Dask cluster."""
+    if not request.node.get_closest_marker("e2e"):
+        return settings
+    return settings.model_copy(update={"dask_scheduler": request.getfixturevalue("dask_scheduler")})

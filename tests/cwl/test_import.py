@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from conftest import compiled, cwltool, run_cwl
 from helpers import ADMIN_TOKEN
 from starlette.testclient import TestClient
 from test_tools import WC
@@ -16,8 +17,10 @@ from test_tools import WC
 from dte.client import ApiError, Client
 from dte.client import calls as c
 from dte.domain.bundle import COMPONENT_INDEX, pack_directory
+from dte.domain.cwl import BUNDLE_INPUT, dump_document, workflow_document
 from dte.domain.errors import InvalidInput
-from dte.domain.workflows import ComponentIndex
+from dte.domain.manifest import load_manifest_text
+from dte.domain.workflows import ComponentIndex, ComponentSpec
 from dte.sdk.build import component_index
 
 AUTH = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
@@ -82,6 +85,20 @@ def test_the_build_refuses_an_unsupported_tool(words: Path) -> None:
                                             "inputs: {}\noutputs: {}\nbogus: 1\n")
     with pytest.raises(InvalidInput, match="not a valid CWL document"):
         component_index(words)
+
+
+def test_an_application_with_a_tool_exports_and_runs_with_cwltool(installed: dict[str, ComponentSpec], words: Path,
+                                                                   tmp_path: Path) -> None:
+    """Round trip: the imported tool, exported again as a step that 'dte component exec' runs."""
+    own = ComponentIndex.model_validate_json(component_index(words) or b"").components
+    manifest = load_manifest_text(MANIFEST)
+    document = workflow_document(compiled(manifest, {**installed, **{c.ref: c for c in own}})["count"],
+                                 manifest.parameters)
+    path = tmp_path / "count.cwl"
+    path.write_text(dump_document(document, "yaml"))
+    assert cwltool("--validate", path, cwd=tmp_path).returncode == 0
+    job = {"text": "one two three four", BUNDLE_INPUT: {"class": "Directory", "path": str(words)}}
+    assert run_cwl(path, job, tmp_path) == {"count": 4, "verdict": "long"}
 
 
 def _hand_built(words: Path) -> bytes:

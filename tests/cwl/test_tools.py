@@ -89,6 +89,8 @@ def test_a_tool_maps_to_a_component() -> None:
     ({"inputs": {"pair": {"type": {"type": "record", "fields": []}}}}, "/tools/t.cwl/inputs/pair/type",
      "records and Directory are not"),
     ({"inputs": {"x": ["string", "int"]}}, "/tools/t.cwl/inputs/x/type", "unions of several CWL types"),
+    ({"requirements": {"EnvVarRequirement": {"envDef": {"N": "$(inputs.text.size * 2)"}}}},
+     "/tools/t.cwl/requirements/EnvVarRequirement/envDef/N", "not a CWL parameter reference"),
     ({"class": "Workflow"}, "/tools/t.cwl/class", "only CommandLineTool"),
     ({"cwlVersion": "draft-3"}, "/tools/t.cwl/cwlVersion", "v1.0, v1.1 or v1.2"),
     ({"id": "Bad.Name"}, "/tools/t.cwl/id", "component name 'Bad.Name'"),
@@ -143,5 +145,7 @@ def test_the_runner_reports_failures() -> None:
         run(tool(WC, baseCommand=["no-such-program-here"]), {"text": "x"})
     with pytest.raises(ToolFailed, match="is not a int"):
         run(tool(WC, baseCommand=["echo", "many"], stdin=None), {"text": "x"})
+    with pytest.raises(ToolFailed, match="inside the tool's output directory"):
+        run(tool(WC, stdout="../../escaped.txt"), {"text": "x"})
     with pytest.raises(TimeoutError, match="longer than 0.2 s"):
         run(tool(WC, baseCommand=["sleep", "5"], stdin=None), {"text": "x"}, timeout=0.2)

@@ -271,7 +271,7 @@ def tool_errors(tool: Any) -> list[FieldError]:
         if not re.match(PORT_PATTERN, name):
             errors.append(FieldError(at, f"output id {name!r} must be lower case letters, digits and _ (a DTE port)"))
         port_schema(field.get("type", "Any"), f"{at}/type", errors)
-    _walk_expressions({k: v for k, v in tool.items() if k not in ("requirements", "hints")}, "", errors)
+    _walk_expressions(tool, "", errors)
     return errors
 
 

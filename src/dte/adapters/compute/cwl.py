@@ -153,6 +153,8 @@ def run(tool: Mapping[str, Any], inputs: Mapping[str, Any], timeout: float | Non
         env.update({str(k): str(evaluate(v, context)) for k, v in definitions})
         streams = {kind: outdir / str(evaluate(tool.get(kind), context) or f".dte-{kind}")
                    for kind in ("stdout", "stderr")}
+        if any(not path.resolve().is_relative_to(outdir.resolve()) for path in streams.values()):
+            raise ToolFailed("stdout and stderr must name files inside the tool's output directory")
         stdin_path = evaluate(tool.get("stdin"), context)
         with streams["stdout"].open("wb") as out, streams["stderr"].open("wb") as err, \
                 (open(stdin_path, "rb") if stdin_path else open(os.devnull, "rb")) as stdin:  # noqa: SIM115
