@@ -1,6 +1,7 @@
 """What authentication and authorization cost: requests/s and p99 latency of an authenticated,
 authorized read (``GET /api/v1/projects/{project}``) against the same read on the same engine build
-with auth switched off (``DTE_INSECURE_DISABLE_AUTH``, a benchmark-only switch), in one run.
+with auth switched off (``DTE_INSECURE_DISABLE_AUTH``, a benchmark-only switch), in one run; and
+the personal-access-token read once more with the principal cache off (``DTE_AUTH_CACHE_SECONDS=0``).
 
 Each variant is a real ``dte serve`` (uvicorn) process; both share one SQLite database (the
 insecure one starts second, so it reads the project the secured one created). The load comes from one asyncio
@@ -45,7 +46,9 @@ class Engine:
         self.url = f"http://127.0.0.1:{self.port}"
         env = {**os.environ, "DTE_DATA_DIR": str(root / data), "DTE_PORT": str(self.port),
                "DTE_ADMIN_TOKEN": ADMIN_TOKEN, "DTE_ADMIN_PASSWORD": "benchmark admin password",
-               "DTE_RATE_LIMIT_PER_MINUTE": "0", "DTE_LOG_LEVEL": "warning", **extra}
+               "DTE_RATE_LIMIT_PER_MINUTE": "0", "DTE_LOG_LEVEL": "warning",
+               # Background parts the read does not use stay off, so both engines are alike and quiet.
+               "DTE_MQTT_EMBEDDED": "false", "DTE_COMPUTE_AUTOSTART": "false", **extra}
         for key in ("DTE_DATABASE_URL", "DTE_BUNDLED_APPS_DIR", "DTE_TOKEN"):
             env.pop(key, None)
         self.log = (root / f"{name}.log").open("w")
@@ -82,26 +85,35 @@ def prepare(engine: Engine) -> dict[str, str]:
 
 
 async def load(url: str, token: str | None, connections: int, seconds: float) -> dict[str, float]:
-    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    """Keep-alive GETs on ``connections`` raw HTTP/1.1 connections (asyncio streams): a load generator
+    light enough that the engine, not the client, is what gets measured."""
+    host, port = url.removeprefix("http://").split(":")
+    auth = f"Authorization: Bearer {token}\r\n" if token else ""
+    request = f"GET /api/v1/projects/{PROJECT} HTTP/1.1\r\nHost: {host}\r\n{auth}\r\n".encode()
     latencies: list[float] = []
     errors = 0
-    limits = httpx.Limits(max_connections=connections, max_keepalive_connections=connections)
-    async with httpx.AsyncClient(base_url=url, headers=headers, limits=limits, timeout=30) as http:
-        for _ in range(connections):  # warm the connections and caches
-            (await http.get(f"/api/v1/projects/{PROJECT}")).raise_for_status()
-        stop = time.perf_counter() + seconds
 
-        async def worker() -> None:
-            nonlocal errors
+    async def connection(stop: float) -> None:
+        nonlocal errors
+        reader, writer = await asyncio.open_connection(host, int(port))
+        try:
             while time.perf_counter() < stop:
                 start = time.perf_counter()
-                response = await http.get(f"/api/v1/projects/{PROJECT}")
+                writer.write(request)
+                head = await reader.readuntil(b"\r\n\r\n")
+                length = next((int(line.split(b":")[1]) for line in head.split(b"\r\n")
+                               if line.lower().startswith(b"content-length:")), 0)
+                await reader.readexactly(length)
                 latencies.append(time.perf_counter() - start)
-                errors += response.status_code != 200
+                errors += not head.startswith(b"HTTP/1.1 200")
+        finally:
+            writer.close()
 
-        began = time.perf_counter()
-        await asyncio.gather(*(worker() for _ in range(connections)))
-        elapsed = time.perf_counter() - began
+    await asyncio.gather(*(connection(time.perf_counter() + 0.5) for _ in range(connections)))  # warm-up
+    latencies.clear()
+    began = time.perf_counter()
+    await asyncio.gather(*(connection(began + seconds) for _ in range(connections)))
+    elapsed = time.perf_counter() - began
     latencies.sort()
     return {"rps": len(latencies) / elapsed, "p50_ms": latencies[len(latencies) // 2] * 1000,
             "p99_ms": latencies[int(len(latencies) * 0.99) - 1] * 1000, "requests": len(latencies), "errors": errors}
@@ -118,23 +130,26 @@ def main() -> None:
         secured = Engine(root, "secured", {})
         credentials = prepare(secured)
         open_engine = Engine(root, "no-auth", {"DTE_INSECURE_DISABLE_AUTH": "true"})
+        uncached = Engine(root, "no-cache", {"DTE_AUTH_CACHE_SECONDS": "0"})
         try:
-            variants = {"no auth (peer)": (open_engine.url, None), "personal access token": (secured.url, credentials["pat"]),
-                        "JWT (embedded issuer)": (secured.url, credentials["jwt"])}
+            variants = {"no auth (peer)": (open_engine.url, None),
+                        "personal access token": (secured.url, credentials["pat"]),
+                        "JWT (embedded issuer)": (secured.url, credentials["jwt"]),
+                        "PAT, principal cache off": (uncached.url, credentials["pat"])}
             runs: dict[str, list[dict[str, float]]] = {name: [] for name in variants}
             for _ in range(args.rounds):
                 for name, (url, token) in variants.items():
                     runs[name].append(asyncio.run(load(url, token, args.connections, args.seconds)))
         finally:
-            secured.stop()
-            open_engine.stop()
+            for engine in (secured, open_engine, uncached):
+                engine.stop()
     summary = {name: {k: statistics.median(r[k] for r in rs) for k in rs[0]} for name, rs in runs.items()}
     peer = summary["no auth (peer)"]["rps"]
     print(f"\nGET /api/v1/projects/{{project}}, {args.connections} connections, {args.seconds:g} s x "
           f"{args.rounds} rounds (median)\n")
-    print(f"{'variant':<24}{'req/s':>10}{'p50 ms':>10}{'p99 ms':>10}{'vs peer':>10}{'errors':>8}")
+    print(f"{'variant':<26}{'req/s':>10}{'p50 ms':>10}{'p99 ms':>10}{'vs peer':>10}{'errors':>8}")
     for name, row in summary.items():
-        print(f"{name:<24}{row['rps']:>10.0f}{row['p50_ms']:>10.1f}{row['p99_ms']:>10.1f}"
+        print(f"{name:<26}{row['rps']:>10.0f}{row['p50_ms']:>10.1f}{row['p99_ms']:>10.1f}"
               f"{row['rps'] / peer:>9.2f}x{row['errors']:>8.0f}")
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps({"benchmark": "auth_overhead", "connections": args.connections,

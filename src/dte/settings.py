@@ -76,6 +76,8 @@ class Settings(BaseSettings):
     auth_jwks_refetch_seconds: float = Field(default=30.0, ge=0, description="least time between JWKS refetches")
     auth_claims_mapping: list[ClaimRule] = Field(default_factory=list, description="token claims -> project roles")
     auth_username_claim: str = "preferred_username"
+    auth_cache_seconds: float = Field(default=5.0, ge=0, le=300, description="reuse an authenticated token's "
+                                      "principal this long (other engine processes see revocations this late)")
     issuer_enabled: bool = Field(default=True, description="run the embedded OIDC issuer")
     issuer_token_minutes: int = Field(default=60, ge=1, le=24 * 60)
     issuer_refresh_days: int = Field(default=30, ge=1, le=365)

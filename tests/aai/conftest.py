@@ -8,13 +8,12 @@ import threading
 import time
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 from typing import Any
 
 import pytest
-from helpers import ADMIN_TOKEN
 from joserfc import jwt
 from joserfc.jwk import RSAKey
+from pydantic import SecretStr
 
 from dte.domain.identity import ClaimRule
 from dte.settings import Settings
@@ -83,8 +82,9 @@ def issuer() -> Iterator[TestIssuer]:
 
 
 @pytest.fixture
-def settings(tmp_path: Path, database_url: str, issuer: TestIssuer) -> Settings:
-    return Settings(data_dir=tmp_path / "data", database_url=database_url, admin_token=ADMIN_TOKEN,
-                    admin_password="correct horse battery staple", max_body_bytes=256 * 1024,
-                    auth_issuers=[issuer.url], auth_audience=AUDIENCE, auth_jwks_refetch_seconds=3600,
-                    auth_claims_mapping=[GROUPS_RULE, ADMIN_RULE])
+def settings(settings: Settings, issuer: TestIssuer) -> Settings:
+    """The shared engine settings (database, quiet background parts), trusting the test issuer."""
+    return settings.model_copy(update={
+        "admin_password": SecretStr("correct horse battery staple"), "auth_issuers": [issuer.url],
+        "auth_audience": AUDIENCE, "auth_jwks_refetch_seconds": 3600,
+        "auth_claims_mapping": [GROUPS_RULE, ADMIN_RULE]})

@@ -66,11 +66,9 @@ def id_token(provider: str, sub: str) -> str:
     return answer.json()["id_token"]
 
 
-def test_tokens_of_an_external_provider_map_to_project_roles(provider: str, tmp_path: Path,
-                                                             database_url: str) -> None:
-    settings = Settings(data_dir=tmp_path / "data", database_url=database_url, admin_token=ADMIN_TOKEN,
-                        admin_password="an admin password", auth_issuers=[provider], auth_audience=CLIENT,
-                        auth_claims_mapping=[GROUPS_RULE])
+def test_tokens_of_an_external_provider_map_to_project_roles(provider: str, settings: Settings) -> None:
+    settings = settings.model_copy(update={"auth_issuers": [provider], "auth_audience": CLIENT,
+                                           "auth_claims_mapping": [GROUPS_RULE]})
     with TestClient(create_app(settings), raise_server_exceptions=False) as engine:
         admin = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
         for name in ("alpha", "beta"):

@@ -4,7 +4,6 @@ rotation, client credentials, passwords and the bootstrap admin's password."""
 from __future__ import annotations
 
 from datetime import timedelta
-from pathlib import Path
 
 import pytest
 from conftest import AUDIENCE
@@ -137,9 +136,9 @@ def test_users_set_their_password_and_sign_in(engine: TestClient) -> None:
     assert tokens(engine, "hana", "hana's long password")["access_token"]
 
 
-def test_first_start_prints_a_random_admin_password_once(tmp_path: Path, database_url: str,
+def test_first_start_prints_a_random_admin_password_once(settings: Settings,
                                                         capsys: pytest.CaptureFixture[str]) -> None:
-    settings = Settings(data_dir=tmp_path / "d", database_url=database_url, admin_token=ADMIN_TOKEN)
+    settings = settings.model_copy(update={"admin_password": None})
     with TestClient(create_app(settings)):
         pass
     printed = capsys.readouterr().err

@@ -151,3 +151,18 @@ def test_claims_mapping_grants_platform_admin_and_role_limits(engine: TestClient
 
 def test_audience_is_this_engine(engine: TestClient, issuer: TestIssuer) -> None:
     assert me(engine, issuer.sign(issuer.claims(aud=["other", AUDIENCE]))).status_code == 200
+
+
+def test_membership_and_token_changes_apply_at_once_despite_the_principal_cache(engine: TestClient) -> None:
+    admin = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
+    engine.post("/api/v1/projects", json={"name": "alpha"}, headers=admin)
+    engine.post("/api/v1/users", json={"username": "lee"}, headers=admin)
+    created = engine.post("/api/v1/users/lee/tokens", json={"name": "t"}, headers=admin).json()
+    lee = {"Authorization": f"Bearer {created['secret']}"}
+    assert engine.get("/api/v1/projects/alpha", headers=lee).status_code == 404
+    engine.put("/api/v1/projects/alpha/members/lee", json={"role": "user"}, headers=admin)
+    assert engine.get("/api/v1/projects/alpha", headers=lee).status_code == 200  # now cached as a member
+    assert engine.delete("/api/v1/projects/alpha/members/lee", headers=admin).status_code == 204
+    assert engine.get("/api/v1/projects/alpha", headers=lee).status_code == 404
+    assert engine.delete(f"/api/v1/tokens/{created['id']}", headers=admin).status_code == 204
+    assert me(engine, created["secret"]).status_code == 401

@@ -1,4 +1,5 @@
-"""ASGI middleware that appends every mutating request and every denied access to the audit log.
+"""ASGI middleware that appends every mutating request and every denied access to the audit log
+(and, seeing every change first, empties the principal cache when tokens, users or memberships change).
 
 It sits at the boundary on purpose: routes added later are audited without doing anything, and
 the entry is durable before the caller sees the answer (it is written when the response starts).
@@ -13,6 +14,7 @@ from sqlalchemy import select
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from dte.adapters.db.tables import ProjectRow, TwinRow
+from dte.api.identity import changes_identity
 from dte.services.access import Principal
 from dte.services.audit import AuditService
 
@@ -47,11 +49,13 @@ class AuditTrail:
 
     async def _record(self, scope: Scope, status: int) -> None:
         rt = getattr(scope["app"].state, "runtime", None)
+        route = getattr(scope.get("route"), "path", None) or "unmatched"
+        if rt is not None and rt.identity is not None and status < 400 and changes_identity(route):
+            rt.identity.authenticator.cache.clear()  # before the caller can act on the change
         if rt is None or not rt.settings.audit_enabled:
             return
         state: dict[str, Any] = scope.get("state") or {}
         principal: Principal | None = state.get("principal")
-        route = getattr(scope.get("route"), "path", None) or "unmatched"
         params: dict[str, Any] = scope.get("path_params") or {}
         detail: dict[str, Any] = {"client": (scope.get("client") or ("", 0))[0]}
         if principal is not None:

@@ -14,7 +14,7 @@ import structlog
 from dte.adapters.identity.jwt import JwtVerifier
 from dte.adapters.identity.keys import KeyCache, remote_jwks
 from dte.api.ratelimit import RateLimiter
-from dte.services.authn import Authenticator
+from dte.services.authn import Authenticator, PrincipalCache
 from dte.services.bootstrap import ADMIN
 from dte.services.issuer import IssuerConfig, IssuerService, print_once
 from dte.settings import Settings
@@ -25,6 +25,14 @@ if TYPE_CHECKING:
 _LOCAL_REFETCH_SECONDS = 1.0
 LOOPBACK = {"127.0.0.1", "localhost", "::1"}
 log = structlog.get_logger("dte.identity")
+
+
+# Successful changes on these routes change who may do what: the principal cache starts over.
+IDENTITY_ROUTES = ("/api/v1/tokens", "/api/v1/users", "/api/v1/clients", "/api/v1/projects/{project}/members")
+
+
+def changes_identity(route: str) -> bool:
+    return route.startswith(IDENTITY_ROUTES)
 
 
 @dataclass
@@ -66,7 +74,7 @@ async def running(rt: Runtime) -> AsyncIterator[Identity]:
                                settings.auth_leeway_seconds) if caches else None
         rt.identity = Identity(
             authenticator=Authenticator(verifier, config.url if config else None, settings.auth_claims_mapping,
-                                        settings.auth_username_claim),
+                                        settings.auth_username_claim, PrincipalCache(settings.auth_cache_seconds)),
             issuer=config, local_keys=local_keys, requests=RateLimiter(settings.rate_limit_per_minute),
             logins=RateLimiter(settings.login_failures_per_minute))
         yield rt.identity

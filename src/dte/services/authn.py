@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+import time
 from collections.abc import Iterable, Mapping
 from typing import Any, Protocol
 
@@ -42,26 +43,70 @@ def token_scopes(claims: Mapping[str, Any]) -> frozenset[Scope]:
     return scopes or frozenset(Scope)
 
 
+class PrincipalCache:
+    """Recently authenticated credentials (by sha256) -> their principal, for a few seconds.
+
+    Authentication costs a few queries per request; this makes repeated calls with the same token
+    cheap. The engine clears it on every change to tokens, users, clients or memberships it serves
+    (``clear``), so within one process revocation is immediate; another engine process sees a
+    change within ``seconds``."""
+
+    def __init__(self, seconds: float, max_entries: int = 10_000) -> None:
+        self.seconds = seconds
+        self.max_entries = max_entries
+        self._entries: dict[bytes, tuple[Principal, float]] = {}
+
+    def get(self, key: bytes) -> Principal | None:
+        found = self._entries.get(key)
+        if found is None:
+            return None
+        if found[1] <= time.monotonic():
+            self._entries.pop(key, None)
+            return None
+        return found[0]
+
+    def put(self, key: bytes, principal: Principal, seconds: float) -> None:
+        if self.seconds <= 0 or seconds <= 0:
+            return
+        if len(self._entries) >= self.max_entries:
+            self._entries.clear()
+        self._entries[key] = (principal, time.monotonic() + min(seconds, self.seconds))
+
+    def clear(self) -> None:
+        self._entries.clear()
+
+
 class Authenticator:
     def __init__(self, verifier: TokenVerifier | None, embedded_issuer: str | None,
-                 rules: Iterable[ClaimRule] = (), username_claim: str = "preferred_username") -> None:
+                 rules: Iterable[ClaimRule] = (), username_claim: str = "preferred_username",
+                 cache: PrincipalCache | None = None) -> None:
         self.verifier = verifier
         self.embedded_issuer = embedded_issuer
         self.rules = list(rules)
         self.username_claim = username_claim
+        self.cache = cache or PrincipalCache(0)
 
     async def principal(self, session: AsyncSession, credential: str) -> Principal:
         if len(credential) > MAX_CREDENTIAL:
             raise Unauthenticated("the bearer token is too large", code="invalid_token")
+        key = hashlib.sha256(credential.encode("utf-8", "surrogateescape")).digest()
+        cached = self.cache.get(key)
+        if cached is not None:
+            return cached
         if credential.startswith(TOKEN_PREFIX) or self.verifier is None:
-            return await UserService(session).authenticate(credential)
+            found = await UserService(session).authenticate(credential)
+            self.cache.put(key, found, self.cache.seconds)
+            return found
         try:
             verified = await self.verifier.verify(credential)
         except TokenRejected as exc:
             raise Unauthenticated(str(exc), code="invalid_token") from None
         if verified.issuer == self.embedded_issuer:
-            return await self._local(session, verified)
-        return await self._external(session, verified)
+            found = await self._local(session, verified)
+        else:
+            found = await self._external(session, verified)
+        self.cache.put(key, found, float(verified.claims["exp"]) - time.time())
+        return found
 
     async def _local(self, session: AsyncSession, token: VerifiedToken) -> Principal:
         user = await session.get(UserRow, token.subject)
