@@ -166,3 +166,15 @@ def test_membership_and_token_changes_apply_at_once_despite_the_principal_cache(
     assert engine.get("/api/v1/projects/alpha", headers=lee).status_code == 404
     assert engine.delete(f"/api/v1/tokens/{created['id']}", headers=admin).status_code == 204
     assert me(engine, created["secret"]).status_code == 401
+
+
+def test_a_new_project_is_usable_at_once_by_its_creator(settings: Settings) -> None:
+    open_creation = settings.model_copy(update={"allow_project_creation": True})
+    with TestClient(create_app(open_creation), raise_server_exceptions=False) as engine:
+        admin = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
+        engine.post("/api/v1/users", json={"username": "mia"}, headers=admin)
+        mia = {"Authorization": "Bearer " + engine.post("/api/v1/users/mia/tokens", json={"name": "t"},
+                                                       headers=admin).json()["secret"]}
+        assert engine.get("/api/v1/me", headers=mia).json()["memberships"] == {}  # cached without projects
+        assert engine.post("/api/v1/projects", json={"name": "mine"}, headers=mia).status_code == 201
+        assert engine.get("/api/v1/projects/mine", headers=mia).json()["role"] == "admin"

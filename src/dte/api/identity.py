@@ -28,7 +28,8 @@ log = structlog.get_logger("dte.identity")
 
 
 # Successful changes on these routes change who may do what: the principal cache starts over.
-IDENTITY_ROUTES = ("/api/v1/tokens", "/api/v1/users", "/api/v1/clients", "/api/v1/projects/{project}/members")
+# Creating a project makes its creator a member, hence the whole /projects prefix.
+IDENTITY_ROUTES = ("/api/v1/tokens", "/api/v1/users", "/api/v1/clients", "/api/v1/projects")
 
 
 def changes_identity(route: str) -> bool:
