@@ -7,9 +7,11 @@ from typing import Any
 
 import pytest
 import yaml
+from hypothesis import given
+from hypothesis import strategies as st
 
 from dte.adapters.compute.cwl import ToolFailed, run
-from dte.domain.cwl import command_line, evaluate, expression_problem, tool_component
+from dte.domain.cwl import command_line, cwl_type, evaluate, expression_problem, port_schema, tool_component
 from dte.domain.errors import InvalidInput
 
 WC = """\
@@ -149,3 +151,28 @@ def test_the_runner_reports_failures() -> None:
         run(tool(WC, stdout="../../escaped.txt"), {"text": "x"})
     with pytest.raises(TimeoutError, match="longer than 0.2 s"):
         run(tool(WC, baseCommand=["sleep", "5"], stdin=None), {"text": "x"}, timeout=0.2)
+
+
+# --- properties --------------------------------------------------------------------------------------------
+
+_SCALAR_SCHEMAS = st.sampled_from([{"type": t} for t in ("number", "integer", "boolean", "string")])
+_SCHEMAS = st.recursive(_SCALAR_SCHEMAS, lambda inner: st.builds(lambda items: {"type": "array", "items": items}, inner),
+                        max_leaves=4)
+
+
+@given(_SCHEMAS, st.booleans())
+def test_port_types_survive_a_round_trip_through_cwl(schema: dict[str, Any], nullable: bool) -> None:
+    """JSON Schema -> CWL type (export) -> JSON Schema (import) keeps the JSON types."""
+    given_schema = {**schema, "type": [schema["type"], "null"]} if nullable else schema
+    errors: list[Any] = []
+    back, optional = port_schema(cwl_type(given_schema), "/x", errors)
+    assert not errors and optional == nullable
+    assert back == schema
+
+
+@given(st.text(max_size=60))
+def test_any_text_is_either_refused_or_evaluated(text: str) -> None:
+    """Whatever a tool author writes, the check and the evaluator agree: a string the check accepts
+    evaluates without error (no JavaScript is ever needed)."""
+    if expression_problem(text) is None:
+        evaluate(text, {"inputs": {}, "self": None, "runtime": {}})
