@@ -34,7 +34,7 @@ parameters:
   properties:
     limit: {type: integer, default: 3}
 components: [words.logic]
-tools: [tools/wc.cwl]
+tools: [tools/wc.cwl, tools/nap.cwl]
 workflows:
   count:
     inputs:
@@ -43,6 +43,18 @@ workflows:
       wc: {component: wc, in: {text: {input: text}}}
       verdict: {component: judge, in: {count: {step: wc.count}, limit: {param: limit}}}
     outputs: {count: wc.count, verdict: verdict}
+  nap:
+    steps:
+      nap: {component: nap, in: {seconds: 60}, timeout: 1}
+"""
+
+NAP = """\
+cwlVersion: v1.2
+class: CommandLineTool
+baseCommand: sleep
+inputs:
+  seconds: {type: int, inputBinding: {position: 1}}
+outputs: {}
 """
 
 LOGIC = '''\
@@ -63,6 +75,7 @@ def words(tmp_path: Path) -> Path:
     (directory / "words").mkdir()
     (directory / "dte-app.yaml").write_text(MANIFEST)
     (directory / "tools" / "wc.cwl").write_text(WC)
+    (directory / "tools" / "nap.cwl").write_text(NAP)
     (directory / "words" / "__init__.py").write_text("")
     (directory / "words" / "logic.py").write_text(LOGIC)
     return directory
@@ -71,7 +84,7 @@ def words(tmp_path: Path) -> Path:
 def test_the_build_adds_the_tools_to_the_component_index(words: Path) -> None:
     index = ComponentIndex.model_validate_json(component_index(words) or b"")
     specs = {s.ref: s for s in index.components}
-    assert set(specs) == {"wc", "judge"}
+    assert set(specs) == {"wc", "nap", "judge"}
     assert specs["wc"].tool == "tools/wc.cwl" and specs["wc"].entry == "dte.adapters.compute.cwl:run_tool"
     assert specs["judge"].tool is None
 
@@ -145,3 +158,5 @@ def test_a_cwl_tool_step_then_a_python_step_run_on_dask(engine: TestClient, admi
     assert outputs == {"count": 5, "verdict": "long"}
     steps = {s["name"]: s for s in run["steps"]}
     assert steps["wc"]["component"] == "wc" and steps["wc"]["status"] == "succeeded"
+    napped = _run(engine, twin.id, "nap", {})  # the step's timeout stops the program
+    assert napped["status"] == "failed" and "timed out after 1 s" in napped["steps"][0]["error"], napped

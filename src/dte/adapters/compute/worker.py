@@ -182,8 +182,7 @@ def load(spec: ComponentSpec, bundle_sha256: str | None, objects_url: str) -> An
             if spec.tool is not None and bundle_sha256 is not None:  # an imported CWL tool: run from its document
                 from dte.adapters.compute.cwl import tool_function
 
-                func = _functions[key] = tool_function(spec, _bundle_dir(bundle_sha256, objects_url))
-                return func
+                return tool_function(spec, _bundle_dir(bundle_sha256, objects_url))  # per step: its own timeout
             module_name, _, attribute = spec.entry.partition(":")
             if bundle_sha256 is not None:
                 module_name = f"{_bundle_package(bundle_sha256, objects_url)}.{module_name}"
@@ -269,6 +268,8 @@ def run_step(task: StepTask, *upstream: dict[str, Any]) -> dict[str, Any]:
     started = _now()
     worker = f"{socket.gethostname()}:{os.getpid()}"
     spec = ComponentSpec.model_validate(task.component)
+    if spec.tool is not None:  # an imported CWL tool's program is stopped at the step's timeout
+        spec = spec.model_copy(update={"timeout": task.timeout})
     store = _store(task.objects_url)
     by_step = {env["step"]: env for env in upstream}
     attempts = 0
