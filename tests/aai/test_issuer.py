@@ -153,3 +153,20 @@ def _jwks(engine: TestClient):  # noqa: ANN202 - a joserfc KeySet
     from joserfc.jwk import KeySet
 
     return KeySet.import_key_set(engine.get("/oauth2/jwks").json())
+
+
+def test_a_confidential_client_must_prove_its_secret_for_codes_and_refreshes(engine: TestClient) -> None:
+    web = "https://app.example.org/cb"
+    secret = engine.post("/api/v1/clients", json={"name": "web-app", "redirect_uris": [web]},
+                         headers=ADMIN).json()["client_secret"]
+    response, verifier = login(engine, "admin", PASSWORD, client_id="web-app", redirect_uri=web)
+    exchange = {"grant_type": "authorization_code", "code": code_of(response), "code_verifier": verifier,
+                "client_id": "web-app", "redirect_uri": web}
+    assert engine.post("/oauth2/token", data=exchange).json()["error"] == "invalid_client"
+    response, verifier = login(engine, "admin", PASSWORD, client_id="web-app", redirect_uri=web)
+    exchange.update(code=code_of(response), code_verifier=verifier)
+    granted = engine.post("/oauth2/token", data=exchange, auth=("web-app", secret))
+    assert granted.status_code == 200, granted.text
+    refresh = {"grant_type": "refresh_token", "refresh_token": granted.json()["refresh_token"]}
+    assert engine.post("/oauth2/token", data={**refresh, "client_id": "dte-cli"}).json()["error"] == "invalid_grant"
+    assert engine.post("/oauth2/token", data=refresh, auth=("web-app", secret)).status_code == 200

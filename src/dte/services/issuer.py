@@ -219,10 +219,11 @@ class IssuerService:
 
     async def token(self, form: Mapping[str, str], basic: tuple[str, str] | None) -> dict[str, Any]:
         grant = form.get("grant_type", "")
-        if grant == "authorization_code":
-            return await self._code_grant(form)
-        if grant == "refresh_token":
-            return await self._refresh_grant(form)
+        if basic is not None:
+            form = {**form, "client_id": basic[0]}
+        if grant in ("authorization_code", "refresh_token"):
+            await self._authenticate_client(form, basic)
+            return await (self._code_grant(form) if grant == "authorization_code" else self._refresh_grant(form))
         if grant == "client_credentials":
             return await self._client_grant(form, basic)
         raise OAuthError("unsupported_grant_type",
@@ -269,7 +270,7 @@ class IssuerService:
                                            .values(revoked_at=now))
                 row = None
             elif row is not None and row.revoked_at is None and row.expires_at > now \
-                    and row.client_id == form.get("client_id", row.client_id):
+                    and row.client_id == form.get("client_id"):
                 row.used_at = now
             else:
                 row = None
@@ -277,13 +278,26 @@ class IssuerService:
             raise OAuthError("invalid_grant", "the refresh token is invalid, expired, revoked or already used")
         return await self._tokens(row.user_id, row.client_id, _narrow(form.get("scope"), row.scope), row.family)
 
-    async def _client_grant(self, form: Mapping[str, str], basic: tuple[str, str] | None) -> dict[str, Any]:
+    async def _authenticate_client(self, form: Mapping[str, str], basic: tuple[str, str] | None) -> None:
+        """Public clients (``dte-cli``) rely on PKCE alone; a confidential one must also prove its secret."""
+        client_id = basic[0] if basic else form.get("client_id", "")
+        if client_id == CLI_CLIENT and basic is None:
+            return
+        await self._confidential_client(form, basic)
+
+    async def _confidential_client(self, form: Mapping[str, str], basic: tuple[str, str] | None) -> OAuthClientRow:
         client_id, secret = basic or (form.get("client_id", ""), form.get("client_secret", ""))
         client = await self.session.get(OAuthClientRow, client_id)
         await self.session.commit()
-        if client is None or client.secret_sha256 is None or client.user_id is None \
+        if client is None or client.secret_sha256 is None \
                 or not hmac.compare_digest(client.secret_sha256, hash_secret(secret)):
             raise OAuthError("invalid_client", "unknown client or wrong client secret", status=401)
+        return client
+
+    async def _client_grant(self, form: Mapping[str, str], basic: tuple[str, str] | None) -> dict[str, Any]:
+        client = await self._confidential_client(form, basic)
+        if client.user_id is None:
+            raise OAuthError("unauthorized_client", "this client has no service user", status=400)
         scope = " ".join(n for n in _scope(form.get("scope"), "read write").split() if n in ("read", "write", "admin")) or "read"
         access, lifetime = await self.access_token(client.user_id, client.client_id, scope)
         return {"access_token": access, "token_type": "Bearer", "expires_in": lifetime, "scope": scope}
