@@ -14,8 +14,8 @@ import yaml
 from rich.markup import escape
 
 from dte.cli import auth, components, devices, workflows
-from dte.cli.common import DirArg, JsonOpt, parse_assignments, show, state
-from dte.cli.output import console, emit_json, errors, record
+from dte.cli.common import DirArg, JsonOpt, parse_assignments, show, show_secret, state
+from dte.cli.output import console, emit_json, errors
 from dte.client import ApiError
 from dte.domain.errors import DteError
 
@@ -168,12 +168,7 @@ def token_create(
 ) -> None:
     """Create a token; its secret is shown only now."""
     state.json |= as_json
-    token = state.client().token_create(name, scope, project, days or None, user)
-    if state.json:
-        emit_json(token)
-        return
-    record(token, hide=("secret",))
-    console.print(f"\n[bold]secret (shown once):[/bold] {token.secret}")
+    show_secret(state.client().token_create(name, scope, project, days or None, user), "secret", "secret")
 
 
 @token_app.command("list")

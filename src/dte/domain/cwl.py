@@ -271,7 +271,10 @@ def tool_errors(tool: Any) -> list[FieldError]:
         if not re.match(PORT_PATTERN, name):
             errors.append(FieldError(at, f"output id {name!r} must be lower case letters, digits and _ (a DTE port)"))
         port_schema(field.get("type", "Any"), f"{at}/type", errors)
-    _walk_expressions(tool, "", errors)
+    _walk_expressions({k: v for k, v in tool.items() if k != "hints"}, "", errors)
+    for _, entry, at in _requirement_entries(tool.get("hints")):  # hints the runner honours, not the ignored
+        if str(entry.get("class")) in _SUPPORTED_REQUIREMENTS:
+            _walk_expressions(entry, f"/hints/{at}", errors)
     return errors
 
 
@@ -409,7 +412,7 @@ def command_line(tool: Mapping[str, Any], context: Mapping[str, Any]) -> list[st
 # --- export: a compiled workflow as a CWL Workflow --------------------------------------------------------------
 
 def _unique_id(kind: str, ref: str, taken: set[str]) -> str:
-    base = re.sub(r"[^A-Za-z0-9_]+", "_", f"{kind}_{ref.strip('/')}" if kind != "input" else ref).strip("_") or kind
+    base = re.sub(r"[^A-Za-z0-9_]+", "_", f"{kind}_{ref.strip('/')}").strip("_")
     name, n = base, 2
     while name in taken:
         name, n = f"{base}_{n}", n + 1
