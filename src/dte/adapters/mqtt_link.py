@@ -33,15 +33,17 @@ import aiomqtt
 import structlog
 from amqtt.broker import Broker
 from amqtt.contexts import Action
+from amqtt.errors import BrokerError
 from amqtt.plugins.base import BaseAuthPlugin, BaseTopicPlugin
 from amqtt.session import Session as BrokerSession
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from dte.adapters.db.tables import DeviceRow
-from dte.domain.devices import Device
+from dte.domain.devices import CommandAck, Device
 from dte.domain.errors import DteError, InvalidInput, Unauthenticated
 from dte.domain.topics import TopicScheme
+from dte.services.commands import CommandService, due, expire
 from dte.services.devices import DeviceService, TwinContext, twin_by_names, twin_context
 from dte.services.ingest import IngestWriter, Limits, Sender, authorize, validate
 
@@ -332,12 +334,89 @@ async def mqtt_parts(stack: AsyncExitStack, rt: Runtime, physical: Physical) -> 
         address = BrokerAddress.parse(s.mqtt_url.get_secret_value())
     elif s.mqtt_embedded:
         authority = BrokerAuthority(rt.sessions, scheme, command_scheme)
-        await stack.enter_async_context(embedded_broker(s.mqtt_host, s.mqtt_port, authority))
-        address = BrokerAddress(s.mqtt_host, s.mqtt_port, ENGINE_USER, authority.engine_password)
-        physical.parts["broker"] = authority
+        try:
+            await stack.enter_async_context(embedded_broker(s.mqtt_host, s.mqtt_port, authority))
+            address = BrokerAddress(s.mqtt_host, s.mqtt_port, ENGINE_USER, authority.engine_password)
+            physical.parts["broker"] = authority
+        except BrokerError as exc:  # e.g. the port is taken: HTTP ingest still works; say so loudly
+            log.error("mqtt_broker_not_started", host=s.mqtt_host, port=s.mqtt_port, error=str(exc))
+            address = None
     else:
-        return
-    link = MqttIngest(address, scheme, rt.sessions, physical.writer, physical.limits, s.mqtt_client_id,
-                      s.max_body_bytes)
-    physical.parts["mqtt"] = link
-    await stack.enter_async_context(_task(link.run(), "dte-mqtt-ingest"))
+        address = None
+    link = None
+    if address is not None:
+        link = MqttIngest(address, scheme, rt.sessions, physical.writer, physical.limits, s.mqtt_client_id,
+                          s.max_body_bytes)
+        physical.parts["mqtt"] = link
+    commands = physical.parts["commands"] = CommandLink(rt.sessions, command_scheme, link)
+    await stack.enter_async_context(_task(commands.run(), "dte-commands"))
+    if link is not None:
+        await stack.enter_async_context(_task(link.run(), "dte-mqtt-ingest"))
+
+
+class CommandLink:
+    """Sends pending commands to their devices' command topics (again every ``resend`` seconds until
+    acknowledged), expires overdue ones, and takes device acknowledgements from ``<command topic>/ack``."""
+
+    def __init__(self, sessions: async_sessionmaker[AsyncSession], scheme: TopicScheme, link: MqttIngest | None,
+                 interval: float = 0.5, resend: float = 5.0) -> None:
+        self.sessions = sessions
+        self.scheme = scheme
+        self.ack_scheme = TopicScheme(scheme.template + "/ack")
+        self.link = link
+        self.interval = interval
+        self.resend = resend
+        self._sent: dict[str, float] = {}
+        if link is not None:
+            link.extra_topics.append(self.ack_scheme.filter)
+            link.handlers.append(self.handle_ack)
+
+    async def run(self) -> None:
+        while True:
+            try:
+                async with self.sessions() as session:
+                    expired = await expire(session)
+                if expired:
+                    log.info("commands_expired", count=expired)
+                await self._send()
+            except Exception:
+                log.exception("command_dispatch_failed")
+            await asyncio.sleep(self.interval)
+
+    async def _send(self) -> None:
+        client = self.link.client if self.link is not None else None
+        if client is None:
+            return
+        async with self.sessions() as session:
+            items = await due(session)
+        now = time.monotonic()
+        for command, device, twin, project in items:
+            if now - self._sent.get(command.id, -1e9) < self.resend:
+                continue
+            topic = self.scheme.format(project=project, twin=twin, device=device.name)
+            payload = {"id": command.id, "name": command.name, "arguments": command.arguments,
+                       "expires_at": command.expires_at.isoformat()}
+            await client.publish(topic, json.dumps(payload).encode(), qos=1)
+            self._sent[command.id] = now
+        pending = {c.id for c, *_ in items}
+        self._sent = {k: v for k, v in self._sent.items() if k in pending}
+
+    async def handle_ack(self, message: aiomqtt.Message) -> bool:
+        fields = self.ack_scheme.parse(message.topic.value)
+        if fields is None:
+            return False
+        try:
+            body = json.loads(message.payload) if isinstance(message.payload, bytes | bytearray) else None
+            if not isinstance(body, dict) or not isinstance(body.get("id"), str):
+                raise InvalidInput("an acknowledgement is {\"id\", \"status\", \"detail\"}", "invalid_ack")
+            async with self.sessions() as session:
+                twin_id = await twin_by_names(session, fields["project"], fields["twin"])
+                row = await session.scalar(select(DeviceRow).where(DeviceRow.twin_id == (twin_id or ""),
+                                                                   DeviceRow.name == fields["device"]))
+                if row is None or row.revoked_at is not None:
+                    raise Unauthenticated("unknown or revoked device", code="unknown_device")
+                ack = CommandAck.model_validate({"status": body.get("status"), "detail": body.get("detail", "")})
+                await CommandService(session).ack(Device.model_validate(row), None, row.twin_id, body["id"], ack)
+        except (DteError, ValueError) as exc:  # pydantic's ValidationError is a ValueError
+            log.warning("command_ack_rejected", topic=message.topic.value, reason=str(exc))
+        return True

@@ -10,7 +10,7 @@ from typing import Annotated
 
 import typer
 
-from dte.cli.common import JsonOpt, show, state
+from dte.cli.common import JsonOpt, parse_assignments, show, state
 
 device_app = typer.Typer(help="Devices of a twin (physical-twin data sources)", no_args_is_help=True)
 observe_app = typer.Typer(help="Observations of a twin: send, list, aggregate, export", no_args_is_help=True)
@@ -80,3 +80,21 @@ def observe_export(twin: TwinArg, output: Path, fmt: Annotated[str, typer.Option
     """Write the history to a CSV or Parquet file."""
     output.write_bytes(state.client().observations_export(_twin_id(twin), fmt, channel, since, until))
     typer.echo(f"wrote {output}")
+
+
+@device_app.command("command")
+def device_command(twin: TwinArg, name: str, pairs: Annotated[list[str] | None, typer.Argument(
+        help="arguments as key=value")] = None, device: str | None = None, ttl: float = 300,
+                   as_json: JsonOpt = False) -> None:
+    """Send a command to the twin's devices (or one --device)."""
+    state.json = state.json or as_json
+    show(state.client().command_send(_twin_id(twin), name, parse_assignments(pairs or [], None), device, ttl),
+         ["id", "name", "status", "device_id", "expires_at"])
+
+
+@device_app.command("commands")
+def device_commands(twin: TwinArg, status: str | None = None, as_json: JsonOpt = False) -> None:
+    """The twin's commands and their lifecycle status, newest first."""
+    state.json = state.json or as_json
+    show(state.client().command_list(_twin_id(twin), status),
+         ["id", "name", "status", "detail", "created_at", "completed_at"])

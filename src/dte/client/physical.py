@@ -8,7 +8,7 @@ from typing import Any, TypeVar
 
 from dte.client.calls import Call, model, raw
 from dte.domain.common import Page
-from dte.domain.devices import Device, DeviceSecret
+from dte.domain.devices import Command, Device, DeviceSecret
 from dte.domain.observations import Bucket, IngestResult, Observation
 
 T = TypeVar("T")
@@ -56,6 +56,21 @@ def observations_export(twin_id: str, fmt: str = "csv", channel: str | None = No
                 params={**_range(channel, since, until), "format": fmt})
 
 
+def command_send(twin_id: str, name: str, arguments: dict[str, Any] | None = None, device: str | None = None,
+                 ttl_seconds: float = 300) -> Call[list[Command]]:
+    body = {"name": name, "arguments": arguments or {}, "device": device, "ttl_seconds": ttl_seconds}
+    return Call("POST", f"/api/v1/twins/{twin_id}/commands", model(list[Command]), json=body)
+
+
+def command_list(twin_id: str, status: str | None = None) -> Call[list[Command]]:
+    return Call("GET", f"/api/v1/twins/{twin_id}/commands", model(list[Command]), params={"status": status})
+
+
+def command_ack(twin_id: str, command_id: str, status: str, detail: str = "") -> Call[Command]:
+    return Call("POST", f"/api/v1/twins/{twin_id}/commands/{command_id}/ack", model(Command),
+                json={"status": status, "detail": detail})
+
+
 class PhysicalTwinMixin:
     """The synchronous methods of :class:`~dte.client.Client` for the physical twin."""
 
@@ -88,3 +103,13 @@ class PhysicalTwinMixin:
                             since: datetime | None = None, until: datetime | None = None) -> bytes:
         return self.send(observations_export(twin_id, fmt, channel, since, until))
 
+
+    def command_send(self, twin_id: str, name: str, arguments: dict[str, Any] | None = None,
+                     device: str | None = None, ttl_seconds: float = 300) -> list[Command]:
+        return self.send(command_send(twin_id, name, arguments, device, ttl_seconds))
+
+    def command_list(self, twin_id: str, status: str | None = None) -> list[Command]:
+        return self.send(command_list(twin_id, status))
+
+    def command_ack(self, twin_id: str, command_id: str, status: str, detail: str = "") -> Command:
+        return self.send(command_ack(twin_id, command_id, status, detail))

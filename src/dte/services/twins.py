@@ -26,6 +26,7 @@ from dte.domain.twins import TwinStatus, check_transition
 from dte.domain.validation import apply_defaults, json_value_errors, schema_errors
 from dte.services.access import Principal
 from dte.services.catalogue import CatalogueService, manifest_of
+from dte.services.commands import DESIRED, DESIRED_TTL, queue_commands
 from dte.services.paging import page
 from dte.services.projects import project_by_name
 from dte.services.uow import write
@@ -251,6 +252,8 @@ class TwinService:
             if kind == "desired":
                 validate_desired(manifest, updated)
                 row.desired = updated
+                # the change goes to the physical twin as a command, committed with the change itself
+                await queue_commands(self.session, row.id, DESIRED, updated, actor.username, DESIRED_TTL)
             else:
                 row.reported = updated
             await self._bump(row, kind, actor)

@@ -1,4 +1,4 @@
-"""Devices of a twin, observation ingest over HTTP, and the observation history."""
+"""Devices of a twin, observation ingest over HTTP, the observation history, and commands."""
 
 from __future__ import annotations
 
@@ -9,13 +9,14 @@ from fastapi import APIRouter, Body, Query, Response
 from fastapi.responses import JSONResponse
 
 from dte.api.deps import Caller, Session, utc
-from dte.api.params import CursorQ
+from dte.api.params import CursorQ, LimitQ
 from dte.api.physical import PhysicalDep, SenderDep
 from dte.api.problems import problem
 from dte.domain.common import Page
-from dte.domain.devices import Device, DeviceCreate, DeviceSecret
+from dte.domain.devices import Command, CommandAck, CommandCreate, CommandStatus, Device, DeviceCreate, DeviceSecret
 from dte.domain.errors import FieldError, InvalidInput
 from dte.domain.observations import Bucket, IngestResult, Observation
+from dte.services.commands import CommandService
 from dte.services.devices import DeviceService
 from dte.services.history import ExportFormat, HistoryService
 from dte.services.ingest import Backpressure, prepare
@@ -106,3 +107,24 @@ async def export_observations(
     media = "text/csv" if format == "csv" else "application/vnd.apache.parquet"
     return Response(data, media_type=media,
                     headers={"Content-Disposition": f'attachment; filename="{twin_id}.{format}"'})
+
+
+@router.post("/commands", status_code=201, summary="Send a command to the twin's devices (one per device)")
+async def create_command(twin_id: str, body: CommandCreate, caller: Caller, db: Session) -> list[Command]:
+    return await CommandService(db).create(caller, twin_id, body)
+
+
+@router.get("/commands", summary="The twin's commands, newest first")
+async def list_commands(twin_id: str, caller: Caller, db: Session, status: CommandStatus | None = None,
+                        limit: LimitQ = 50) -> list[Command]:
+    return await CommandService(db).list(caller, twin_id, status, limit)
+
+
+@router.get("/commands/{command_id}", summary="One command and where it is in its lifecycle")
+async def get_command(twin_id: str, command_id: str, caller: Caller, db: Session) -> Command:
+    return await CommandService(db).get(caller, twin_id, command_id)
+
+
+@router.post("/commands/{command_id}/ack", summary="A device reports a command delivered, applied or failed")
+async def ack_command(twin_id: str, command_id: str, body: CommandAck, who: SenderDep, db: Session) -> Command:
+    return await CommandService(db).ack(who.device, who.user, twin_id, command_id, body)
