@@ -94,7 +94,14 @@ def test_cli_list_show_export(published: Client, tmp_path: Path) -> None:
         runner = CliRunner()
         listed = runner.invoke(cli, ["workflow", "list", "thermo@1.0.0", "--json"])
         assert listed.exit_code == 0, listed.output
-        assert [w["name"] for w in _json(listed.output)] == ["control"]
+        [summary] = _json(listed.output)
+        assert summary["name"] == "control" and summary["inputs"]["gain"]["schema"] == {"type": "number"}
+        summary_sha = summary["sha256"]
+        table = runner.invoke(cli, ["workflow", "list", "thermo"], env={"COLUMNS": "200"})
+        assert table.exit_code == 0, table.output
+        assert "error -> power" in table.output and summary_sha[:16] in table.output
+        record = runner.invoke(cli, ["workflow", "show", "thermo@1.0.0", "control"], env={"COLUMNS": "200"})
+        assert record.exit_code == 0 and summary_sha in record.output, record.output
         shown = runner.invoke(cli, ["workflow", "show", "thermostat", "control", "--json"])
         assert shown.exit_code == 0, shown.output
         assert _json(shown.output)["definition"]["application"] == "thermostat"

@@ -6,11 +6,22 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from pydantic import BaseModel
 
 from dte.cli.common import JsonOpt, show, state
 from dte.cli.output import console, emit_json
 
 app = typer.Typer(help="Workflows of applications: list, show, export as CWL v1.2", no_args_is_help=True)
+class WorkflowRow(BaseModel):
+    """One line of ``dte workflow list``."""
+
+    name: str
+    steps: str
+    inputs: str
+    sha256: str
+    description: str
+
+
 AppArg = Annotated[str, typer.Argument(help="APPLICATION[@VERSION] (default: the latest version)")]
 
 
@@ -25,10 +36,10 @@ def workflow_list(application: AppArg, as_json: JsonOpt = False) -> None:
     state.json |= as_json
     found = state.client().workflow_list(*_split(application))
     if state.json:
-        emit_json(found)
+        emit_json([w.model_dump(mode="json", by_alias=True) for w in found])
         return
-    rows = [{"name": w.name, "steps": " -> ".join(s.name for s in w.steps), "inputs": ", ".join(w.inputs),
-             "sha256": w.sha256[:16], "description": w.description} for w in found]
+    rows = [WorkflowRow(name=w.name, steps=" -> ".join(s.name for s in w.steps), inputs=", ".join(w.inputs),
+                        sha256=w.sha256[:16], description=w.description) for w in found]
     show(rows, ["name", "steps", "inputs", "sha256", "description"])
 
 
@@ -37,11 +48,7 @@ def workflow_show(application: AppArg, workflow: str, as_json: JsonOpt = False) 
     """A workflow's compiled definition (the document its sha256 is taken over)."""
     state.json |= as_json
     name, version = _split(application)
-    found = state.client().workflow_get(name, workflow, version)
-    if state.json:
-        emit_json(found)
-    else:
-        show(found.model_dump())
+    show(state.client().workflow_get(name, workflow, version))
 
 
 @app.command("export")
