@@ -120,6 +120,7 @@ def test_cli_audit_verify(engine: TestClient, settings: Settings) -> None:
         assert broken.exit_code == 1 and "broken at entry 2" in broken.output
     finally:
         state._client = None
+        state.json = False
 
 
 def test_concurrent_writers_keep_the_chain_linear(database_url: str) -> None:

@@ -170,3 +170,27 @@ def test_a_confidential_client_must_prove_its_secret_for_codes_and_refreshes(eng
     refresh = {"grant_type": "refresh_token", "refresh_token": granted.json()["refresh_token"]}
     assert engine.post("/oauth2/token", data={**refresh, "client_id": "dte-cli"}).json()["error"] == "invalid_grant"
     assert engine.post("/oauth2/token", data=refresh, auth=("web-app", secret)).status_code == 200
+
+
+def test_cli_client_commands(engine: TestClient) -> None:
+    from helpers import client_for
+    from typer.testing import CliRunner
+
+    from dte.cli.common import state
+    from dte.cli.main import app as cli
+
+    state._client = client_for(engine, ADMIN_TOKEN)
+    try:
+        runner = CliRunner()
+        created = runner.invoke(cli, ["client", "create", "robot"])
+        assert created.exit_code == 0, created.output
+        secret = created.output.split("client secret (shown once):")[1].split()[0]
+        assert secret.startswith("dte_cs_")
+        assert engine.post("/oauth2/token", data={"grant_type": "client_credentials"},
+                           auth=("robot", secret)).status_code == 200
+        listed = runner.invoke(cli, ["client", "list", "--json"])
+        assert '"robot"' in listed.output and secret not in listed.output
+        assert runner.invoke(cli, ["client", "delete", "robot"]).exit_code == 0
+    finally:
+        state._client = None
+        state.json = False

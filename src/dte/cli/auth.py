@@ -11,8 +11,8 @@ from typing import Annotated
 
 import typer
 
-from dte.cli.common import JsonOpt, show, state
-from dte.cli.output import console, emit_json, record
+from dte.cli.common import JsonOpt, show, show_secret, state
+from dte.cli.output import console, emit_json
 from dte.client import Client
 from dte.client.config import store_credentials
 from dte.client.login import browser_login, pasted_code_login
@@ -91,12 +91,7 @@ def client_create(name: str, redirect_uri: Annotated[list[str] | None, typer.Opt
                   as_json: JsonOpt = False) -> None:
     """Register a machine client (client-credentials grant); its secret is shown only now."""
     state.json |= as_json
-    created = state.client().client_create(name, redirect_uri)
-    if state.json:
-        emit_json(created)
-        return
-    record(created, hide=("client_secret",))
-    console.print(f"\n[bold]client secret (shown once):[/bold] {created.client_secret}")
+    show_secret(state.client().client_create(name, redirect_uri), "client_secret", "client secret")
 
 
 @client_app.command("list")

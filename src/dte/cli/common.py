@@ -12,8 +12,9 @@ from typing import Annotated, Any
 
 import typer
 import yaml
+from pydantic import BaseModel
 
-from dte.cli.output import emit_json, record, table
+from dte.cli.output import console, emit_json, record, table
 from dte.client import Client
 
 
@@ -41,6 +42,16 @@ def show(value: Any, columns: list[str] | None = None, hide: tuple[str, ...] = (
         table(value, columns or [])
     else:
         record(value, hide)
+
+
+def show_secret(item: BaseModel, field: str, label: str) -> None:
+    """A just-created resource with its secret: as is in JSON, else the record and then the secret
+    on its own line, said to be shown once."""
+    if state.json:
+        emit_json(item)
+        return
+    record(item, hide=(field,))
+    console.print(f"\n[bold]{label} (shown once):[/bold] {getattr(item, field)}")
 
 
 def parse_assignments(pairs: list[str], file: Path | None) -> dict[str, Any]:
