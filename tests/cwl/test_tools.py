@@ -138,6 +138,10 @@ def test_the_runner_runs_real_programs() -> None:
     written = tool(WC, baseCommand=["sh", "-c", 'echo \'{"count": 42}\' > cwl.output.json', "writer"],
                    stdin=None, stdout=None)
     assert run(written, {"text": "ignored"}) == {"count": 42}  # cwl.output.json is the output object
+    report = tool(WC, baseCommand=["sh", "-c", 'echo done > r.txt; echo \'{"report": {"class": "File", '
+                                   '"location": "r.txt"}}\' > cwl.output.json', "writer"], stdin=None, stdout=None,
+                  outputs={"report": "File"})
+    assert run(report, {"text": "ignored"}) == {"report": "done\n"}
 
 
 def test_the_runner_reports_failures() -> None:
@@ -147,6 +151,11 @@ def test_the_runner_reports_failures() -> None:
         run(tool(WC, baseCommand=["no-such-program-here"]), {"text": "x"})
     with pytest.raises(ToolFailed, match="is not a int"):
         run(tool(WC, baseCommand=["echo", "many"], stdin=None), {"text": "x"})
+    escape = tool(WC, baseCommand=["sh", "-c", 'echo \'{"count": {"class": "File", "path": "/etc/passwd"}}\' '
+                                   '> cwl.output.json', "writer"], stdin=None, stdout=None,
+                  outputs={"count": "File"})
+    with pytest.raises(ToolFailed, match="not in the tool's output directory"):
+        run(escape, {"text": "x"})
     with pytest.raises(ToolFailed, match="inside the tool's output directory"):
         run(tool(WC, stdout="../../escaped.txt"), {"text": "x"})
     with pytest.raises(TimeoutError, match="longer than 0.2 s"):

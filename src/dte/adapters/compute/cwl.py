@@ -91,6 +91,20 @@ def _coerce(value: Any, kind: str, name: str) -> Any:
     return value
 
 
+def _located(value: Any, outdir: Path) -> Any:
+    """File objects of a tool's ``cwl.output.json`` name their file by ``path`` or ``location``
+    (relative to the output directory, or ``file://``); only files inside that directory are read."""
+    if isinstance(value, list):
+        return [_located(v, outdir) for v in value]
+    if not (isinstance(value, dict) and value.get("class") == "File"):
+        return value
+    where = str(value.get("path") or value.get("location") or "").removeprefix("file://")
+    path = (outdir / where).resolve()
+    if not where or not path.is_relative_to(outdir.resolve()) or not path.is_file():
+        raise ToolFailed(f"cwl.output.json names a file {where!r} that is not in the tool's output directory")
+    return {**value, "path": str(path)}
+
+
 def _glob(pattern: Any, outdir: Path, load: bool) -> list[dict[str, Any]]:
     patterns = pattern if isinstance(pattern, list) else [pattern]
     found: list[dict[str, Any]] = []
@@ -111,7 +125,7 @@ def _outputs(tool: Mapping[str, Any], context: dict[str, Any], outdir: Path, str
     for name, field, _ in outputs_of(tool):
         kind = base_type(field.get("type", "Any"))
         if given is not None:
-            value = given.get(name)
+            value = _located(given.get(name), outdir)
         elif kind in ("stdout", "stderr"):
             value = _file(streams[kind])
         else:
