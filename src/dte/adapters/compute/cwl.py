@@ -150,7 +150,8 @@ def run(tool: Mapping[str, Any], inputs: Mapping[str, Any], timeout: float | Non
             folder.mkdir()
         values: dict[str, Any] = {}
         for name, field, _ in inputs_of(tool):
-            value = inputs.get(name, field.get("default"))
+            value = inputs.get(name)
+            value = field.get("default") if value is None else value  # CWL: null takes the default too
             load = bool((field.get("inputBinding") or {}).get("loadContents") or field.get("loadContents"))
             values[name] = _stage(name, base_type(field.get("type", "Any")), value, staged, load)
         requirements = requirements_of(tool)
