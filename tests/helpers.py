@@ -26,6 +26,9 @@ def unavailable(reason: str) -> None:
 
 def client_for(engine: TestClient, token: str | None) -> Client:
     http = TestClient(engine.app, raise_server_exceptions=False)
+    # Requests run on the engine's own event loop (as in a real server), not on one loop per request,
+    # so background work they start (runs, streams) keeps going after the response.
+    http.portal = engine.portal
     return Client(url="http://testserver", token=token or "", http=http)
 
 

@@ -14,6 +14,7 @@ from dte.client.aai import AaiMixin
 from dte.client.calls import ApiError, Call
 from dte.client.config import resolve_token, resolve_url
 from dte.client.physical import PhysicalTwinMixin
+from dte.client.runs import RunsMixin
 from dte.client.workflows import WorkflowMixin
 from dte.domain.bundle import extract
 from dte.domain.catalogue import Application, ApplicationVersion, PublishResult
@@ -56,7 +57,7 @@ class AsyncClient:
         await self.aclose()
 
 
-class Client(PhysicalTwinMixin, AaiMixin, WorkflowMixin):
+class Client(PhysicalTwinMixin, AaiMixin, RunsMixin, WorkflowMixin):
     """Synchronous client: ``Client(url, token).twin_get(twin_id)``. Any httpx.Client can carry it."""
 
     def __init__(self, url: str | None = None, token: str | None = None, *, http: httpx.Client | None = None,
