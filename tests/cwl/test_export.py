@@ -87,6 +87,8 @@ def test_thermo_manifest_exports_validates_and_runs(installed: dict[str, Compone
     assert set(document["inputs"]) == {"gain", "param_setpoint", "state_reported_temperature_value"}
     assert document["steps"]["error"]["in"]["factor"] == {"default": -1}
     assert BUNDLE_INPUT not in document["inputs"]  # only module components: no application code needed
+    assert document["steps"]["error"]["run"]["hints"] == [
+        {"class": "SoftwareRequirement", "packages": [{"package": "dte"}]}]  # core.* comes with dte itself
     # power = gain * (setpoint - temperature) = 2 * (21 - 19)
     assert run_cwl(path, {"state_reported_temperature_value": 19.0}, tmp_path) == {"power": 4.0}
 

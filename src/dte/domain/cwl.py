@@ -449,7 +449,11 @@ def _tool(workflow: CompiledWorkflow, step_name: str, needs_bundle: bool, comman
     }
     if spec.description:
         tool["doc"] = spec.description
-    hints: list[dict[str, Any]] = []
+    # What must be installed where the tool runs: the engine's CLI, and the module providing the component.
+    packages = [{"package": "dte"}]
+    if spec.source.startswith("module:") and spec.source != "module:dte":
+        packages.append({"package": spec.source.removeprefix("module:"), "version": [spec.version]})
+    hints: list[dict[str, Any]] = [{"class": "SoftwareRequirement", "packages": packages}]
     if step.timeout:
         hints.append({"class": "ToolTimeLimit", "timelimit": int(max(1, step.timeout))})
     if step.resources.cpu or step.resources.memory:
@@ -459,8 +463,7 @@ def _tool(workflow: CompiledWorkflow, step_name: str, needs_bundle: bool, comman
         if step.resources.memory:
             resources["ramMin"] = max(1, step.resources.memory // (1024 * 1024))
         hints.append(resources)
-    if hints:
-        tool["hints"] = hints
+    tool["hints"] = hints
     return tool
 
 
