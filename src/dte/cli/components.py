@@ -43,16 +43,7 @@ def _installed(ref: str) -> tuple[ComponentSpec, Callable[..., Any]]:
     raise NotFound(f"no installed module provides the component {ref!r}", code="component_not_found")
 
 
-def _application_dir(bundle: Path) -> Path:
-    if bundle.is_dir():
-        return bundle
-    target = Path(tempfile.mkdtemp(prefix="dte-bundle-"))
-    extract(bundle.read_bytes(), target, MAX_BUNDLE_BYTES)
-    return target
-
-
-def _own(ref: str, bundle: Path) -> tuple[ComponentSpec, Callable[..., Any]]:
-    directory = _application_dir(bundle)
+def _own(ref: str, directory: Path) -> tuple[ComponentSpec, Callable[..., Any]]:
     manifest = load_manifest_text((directory / MANIFEST_FILE).read_bytes())
     for path in manifest.tools:
         spec = tool_component(load_tool_text((directory / path).read_bytes(), path), path, manifest.version)
@@ -67,14 +58,17 @@ def _own(ref: str, bundle: Path) -> tuple[ComponentSpec, Callable[..., Any]]:
     raise NotFound(f"{manifest.name} {manifest.version} has no component {ref!r}", code="component_not_found")
 
 
-def resolve(ref: str, bundle: Path | None) -> tuple[ComponentSpec, Callable[..., Any]]:
+def resolve(ref: str, bundle: Path | None, scratch: Path) -> tuple[ComponentSpec, Callable[..., Any]]:
     """A component's spec and callable: ``namespace.name`` from the installed modules, a plain name
-    from the application at ``bundle``."""
+    from the application at ``bundle`` (a directory, or a bundle unpacked into ``scratch``)."""
     if "." in ref:
         return _installed(ref)
     if bundle is None:
         raise InvalidInput(f"{ref!r} is an application's component: give the application with --bundle DIR")
-    return _own(ref, bundle)
+    if bundle.is_dir():
+        return _own(ref, bundle)
+    extract(bundle.read_bytes(), scratch, MAX_BUNDLE_BYTES)
+    return _own(ref, scratch)
 
 
 @app.command("exec")
@@ -88,14 +82,16 @@ def component_exec(
     given = json.loads(inputs.read_text())
     if not isinstance(given, dict):
         raise InvalidInput(f"{inputs} must hold a JSON object of input values")
-    spec, func = resolve(ref, bundle)
-    if BUNDLE_INPUT not in spec.inputs:  # the exported workflow's Directory input is not the component's
-        given.pop(BUNDLE_INPUT, None)
-    unknown = sorted(set(given) - set(spec.inputs))
-    if unknown:
-        raise InvalidInput(f"{ref} has no input {', '.join(unknown)}; its inputs: {', '.join(spec.inputs) or 'none'}")
-    names = tuple(spec.outputs) if list(spec.outputs) != [DEFAULT_OUTPUT] else ()
-    produced = call(func, given, names)
+    with tempfile.TemporaryDirectory(prefix="dte-bundle-") as scratch:
+        spec, func = resolve(ref, bundle, Path(scratch))
+        if BUNDLE_INPUT not in spec.inputs:  # the exported workflow's Directory input is not the component's
+            given.pop(BUNDLE_INPUT, None)
+        unknown = sorted(set(given) - set(spec.inputs))
+        if unknown:
+            raise InvalidInput(f"{ref} has no input {', '.join(unknown)}; its inputs: "
+                               f"{', '.join(spec.inputs) or 'none'}")
+        names = tuple(spec.outputs) if list(spec.outputs) != [DEFAULT_OUTPUT] else ()
+        produced = call(func, given, names)
     text = json.dumps(produced, indent=1)
     if outputs is None:
         typer.echo(text)
