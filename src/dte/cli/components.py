@@ -23,7 +23,7 @@ from dte.adapters.compute.cwl import tool_function
 from dte.adapters.compute.worker import ENTRY_POINT_GROUP
 from dte.domain.bundle import extract
 from dte.domain.cwl import BUNDLE_INPUT, load_tool_text, tool_component
-from dte.domain.errors import InvalidInput, NotFound
+from dte.domain.errors import DteError, InvalidInput, NotFound
 from dte.domain.manifest import MANIFEST_FILE, load_manifest_text
 from dte.domain.workflows import DEFAULT_OUTPUT, ComponentSpec
 from dte.sdk.component import call, components_of
@@ -92,7 +92,11 @@ def component_exec(
                                f"{', '.join(spec.inputs) or 'none'}")
         names = tuple(spec.outputs) if list(spec.outputs) != [DEFAULT_OUTPUT] else ()
         produced = call(func, given, names)
-    text = json.dumps(produced, indent=1)
+    try:
+        text = json.dumps(produced, indent=1, allow_nan=False)
+    except (TypeError, ValueError) as exc:
+        raise DteError(f"{ref} returned a value that is not JSON ({exc}); only JSON values cross CWL steps",
+                       "output_not_json") from None
     if outputs is None:
         typer.echo(text)
     else:
