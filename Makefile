@@ -7,8 +7,8 @@ APPS   := $(wildcard apps/*/pyproject.toml)
 
 .PHONY: run test install install-test services migration clean
 
-run: install ## start the engine in embedded mode with the bundled applications
-	DTE_BUNDLED_APPS_DIR=apps $(BIN)/dte serve
+run: install ## start the engine in embedded mode with the bundled applications and a simulated physical twin
+	DTE_BUNDLED_APPS_DIR=apps $(BIN)/dte serve --simulate
 
 test: install-test services ## install what the tests need and run the whole suite
 	$(BIN)/ruff check src tests apps

@@ -13,9 +13,10 @@ import typer
 import yaml
 from rich.markup import escape
 
-from dte.cli import auth, components, devices, workflows
+from dte.cli import auth, components, devices, edge, simulate, workflows
 from dte.cli.common import DirArg, JsonOpt, parse_assignments, show, show_secret, state
 from dte.cli.output import console, emit_json, errors
+from dte.cli.simulate import simulate_alongside
 from dte.client import ApiError
 from dte.domain.errors import DteError
 
@@ -33,6 +34,8 @@ for sub, name in ((project_app, "project"), (app_app, "app"), (twin_app, "twin")
 # Areas with a module of their own register here (one line each).
 app.add_typer(devices.device_app, name="device")
 app.add_typer(devices.observe_app, name="observe")
+app.add_typer(edge.app, name="edge")
+app.command()(simulate.simulate)
 app.add_typer(components.app, name="component")
 app.add_typer(workflows.app, name="workflow")
 app.add_typer(auth.audit_app, name="audit")
@@ -55,6 +58,7 @@ def main_options(
 def serve(
     host: Annotated[str | None, typer.Option(help="bind address (DTE_HOST)")] = None,
     port: Annotated[int | None, typer.Option(help="port (DTE_PORT)")] = None,
+    simulate: Annotated[bool, typer.Option(help="also run a simulated physical twin (demo/thermostat-1)")] = False,
 ) -> None:
     """Run the engine: REST API, and in embedded mode everything else it needs."""
     import uvicorn
@@ -66,8 +70,13 @@ def serve(
     overrides = {k: v for k, v in {"host": host, "port": port}.items() if v is not None}
     settings = Settings(**overrides)
     configure_logging(settings)
-    uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_config=None,
-                access_log=False, proxy_headers=True)
+    simulator = simulate_alongside(settings) if simulate else None
+    try:
+        uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_config=None,
+                    access_log=False, proxy_headers=True)
+    finally:
+        if simulator is not None:
+            simulator.terminate()
 
 
 @config_app.command("show")
