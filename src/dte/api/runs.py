@@ -7,12 +7,17 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 import structlog
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from dte.adapters.compute.cluster import DaskCompute
 from dte.adapters.signing import Signer
 from dte.api.deps import Runtime
+from dte.services.catalogue import CatalogueService
 from dte.services.components import replace_installed
 from dte.services.executor import RunEngine, RunExecutor
+from dte.services.runs import RunService
+from dte.services.triggers import TriggerService
+from dte.services.twins import TwinService
 
 log = structlog.get_logger("dte.compute")
 
@@ -37,9 +42,16 @@ async def running(rt: Runtime) -> AsyncIterator[RunEngine]:
     signer = Signer.load_or_create(settings.signing_key_file or settings.data_dir / "signing-key.pem")
     executor = RunExecutor(rt.sessions, compute, signer, rt.events, settings.run_lease_seconds)
     rt.runs = RunEngine(compute=compute, signer=signer, executor=executor)
+
+    def runs(session: AsyncSession) -> RunService:
+        twins = TwinService(session, CatalogueService(session, rt.objects, settings.max_bundle_bytes))
+        return RunService(session, twins, rt.objects, signer, executor, settings.effective_objects_url,
+                          settings.inline_value_bytes)
+
+    triggers = TriggerService(rt.sessions, rt.events, runs)
     warm_up = asyncio.create_task(_warm_up(rt, compute)) if settings.compute_autostart else None
     try:
-        async with executor.serving():
+        async with executor.serving(), triggers.running():
             yield rt.runs
     finally:
         if warm_up is not None:

@@ -118,3 +118,20 @@ class Verification(BaseModel):
     key_id: str | None
     problems: list[str]
     manifest: dict[str, Any] | None
+
+
+class TriggerInfo(BaseModel):
+    """A trigger of a twin's application, with where it stands on this twin."""
+
+    name: str
+    workflow: str
+    description: str
+    kind: TriggerKind
+    schedule: dict[str, Any] | None
+    event: dict[str, Any] | None
+    active: bool = Field(description="triggers fire only on active twins")
+    next_due_at: datetime | None
+    pending: int = Field(description="events counted towards the next run")
+    last_fired_at: datetime | None
+    last_run_id: str | None
+    last_error: str

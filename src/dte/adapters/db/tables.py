@@ -391,3 +391,4 @@ class TriggerStateRow(Base):
     pending: Mapped[int] = mapped_column(BigInteger, default=0)
     last_fired_at: Mapped[datetime | None] = mapped_column()
     last_run_id: Mapped[str | None] = mapped_column(String(32))
+    last_error: Mapped[str] = mapped_column(Text, default="")

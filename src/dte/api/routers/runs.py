@@ -14,10 +14,11 @@ from dte.api.params import CursorQ, LimitQ
 from dte.domain.common import Page
 from dte.domain.errors import DteError
 from dte.domain.events import EventType
-from dte.domain.runs import Run, RunStart, RunStatus, StepLogs, Verification
+from dte.domain.runs import Run, RunStart, RunStatus, StepLogs, TriggerInfo, Verification
 from dte.domain.workflows import ComponentSpec
 from dte.services.components import installed
 from dte.services.runs import RunService, read_progress
+from dte.services.triggers import twin_triggers
 
 router = APIRouter(prefix="/api/v1", tags=["runs"])
 
@@ -114,6 +115,13 @@ async def run_progress(run_id: str, request: Request, caller: Caller, svc: Runs,
                     current = await read_progress(session, run_id)
 
     return StreamingResponse(stream(), media_type="text/event-stream", headers={"Cache-Control": "no-cache"})
+
+
+@router.get("/twins/{twin_id}/triggers", summary="The triggers of a twin's application and their state",
+            tags=["runs"])
+async def list_triggers(twin_id: str, caller: Caller, db: Session, twins: Twins) -> list[TriggerInfo]:
+    row, _, manifest, _ = await twins.locate(caller, twin_id)
+    return await twin_triggers(db, caller, row, manifest)
 
 
 @router.get("/components", summary="Components of the installed thematic modules", tags=["components"])

@@ -68,6 +68,7 @@ def upgrade() -> None:
     sa.Column('pending', sa.BigInteger(), nullable=False),
     sa.Column('last_fired_at', dte.adapters.db.types.UTCDateTime(timezone=True), nullable=True),
     sa.Column('last_run_id', sa.String(length=32), nullable=True),
+    sa.Column('last_error', sa.Text(), nullable=False),
     sa.ForeignKeyConstraint(['twin_id'], ['twins.id'], name=op.f('fk_trigger_state_twin_id_twins'), ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('twin_id', 'trigger', name=op.f('pk_trigger_state'))
     )
