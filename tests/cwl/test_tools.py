@@ -93,6 +93,12 @@ def test_a_tool_maps_to_a_component() -> None:
     ({"inputs": {"x": ["string", "int"]}}, "/tools/t.cwl/inputs/x/type", "unions of several CWL types"),
     ({"requirements": {"EnvVarRequirement": {"envDef": {"N": "$(inputs.text.size * 2)"}}}},
      "/tools/t.cwl/requirements/EnvVarRequirement/envDef/N", "not a CWL parameter reference"),
+    ({"inputs": {"text": {"type": "File", "inputBinding": {"position": "first"}}}},
+     "/tools/t.cwl/inputs/text/inputBinding/position", "position must be a int"),
+    ({"arguments": [{"prefix": 3}]}, "/tools/t.cwl/arguments/0/prefix", "prefix must be a str"),
+    ({"baseCommand": [["wc"]]}, "/tools/t.cwl/baseCommand", "a string or a list of strings"),
+    ({"stdout": {"x": 1}}, "/tools/t.cwl/stdout", "a file name"),
+    ({"successCodes": "0"}, "/tools/t.cwl/successCodes", "a list of integers"),
     ({"class": "Workflow"}, "/tools/t.cwl/class", "only CommandLineTool"),
     ({"cwlVersion": "draft-3"}, "/tools/t.cwl/cwlVersion", "v1.0, v1.1 or v1.2"),
     ({"id": "Bad.Name"}, "/tools/t.cwl/id", "component name 'Bad.Name'"),
@@ -185,3 +191,37 @@ def test_any_text_is_either_refused_or_evaluated(text: str) -> None:
     evaluates without error (no JavaScript is ever needed)."""
     if expression_problem(text) is None:
         evaluate(text, {"inputs": {}, "self": None, "runtime": {}})
+
+
+_JSON = st.recursive(st.none() | st.booleans() | st.integers() | st.text(max_size=12),
+                     lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner, max_size=3),
+                     max_leaves=8)
+_WORDS = st.text(st.sampled_from("abc-$()[]{}.'0 "), max_size=16)  # parameter references and near misses
+_TYPES = st.sampled_from(["string", "int", "File", "File[]", "boolean?", "Directory", "Any", "stdout", "x"]) | _JSON
+_BINDINGS = st.fixed_dictionaries({}, optional={"position": st.integers(-2, 2) | _JSON, "prefix": _WORDS | _JSON,
+                                                "separate": st.booleans(), "itemSeparator": _WORDS,
+                                                "valueFrom": _WORDS | _JSON})
+_FIELDS = st.fixed_dictionaries({}, optional={"type": _TYPES, "default": _JSON, "inputBinding": _BINDINGS | _JSON,
+                                              "outputBinding": _JSON, "doc": _JSON})
+_PORTS = st.dictionaries(st.from_regex(r"[a-z_][a-z0-9_]{0,5}", fullmatch=True) | st.text(max_size=4),
+                         _FIELDS | _TYPES, max_size=3)
+_TOOLS = st.fixed_dictionaries(
+    {"cwlVersion": st.sampled_from(["v1.2", "v1.2", "v1.0", "draft-2"]),
+     "class": st.sampled_from(["CommandLineTool", "CommandLineTool", "x"]),
+     "baseCommand": st.lists(_WORDS, min_size=1, max_size=3) | _JSON},
+    optional={"arguments": st.lists(_WORDS | _BINDINGS, max_size=3) | _JSON, "stdin": _WORDS | _JSON,
+              "stdout": _WORDS | _JSON, "id": _JSON, "inputs": _PORTS | _JSON, "outputs": _PORTS | _JSON,
+              "requirements": _JSON, "hints": _JSON})
+
+
+@given(_TOOLS)
+def test_any_tool_document_is_imported_or_refused_cleanly(document: dict[str, Any]) -> None:
+    """Whatever a tool file holds, the import gives a component or an InvalidInput with pointers - never
+    a crash."""
+    try:
+        spec = tool_component(document, "tools/t.cwl", "1.0.0", "/tools/t.cwl")
+    except InvalidInput as exc:
+        assert exc.errors and all(e.pointer.startswith("/tools/t.cwl") for e in exc.errors)
+    else:
+        assert spec.tool == "tools/t.cwl"
+        assert isinstance(command_line(document, {"inputs": {}, "runtime": {}}), list)  # no inputs: still a line

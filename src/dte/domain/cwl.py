@@ -241,6 +241,35 @@ def _walk_expressions(node: Any, pointer: str, errors: list[FieldError]) -> None
             _walk_expressions(value, f"{pointer}/{i}", errors)
 
 
+def _binding_errors(binding: Any, pointer: str) -> list[FieldError]:
+    """What the command-line builder relies on, checked here because a bundle may be built by hand."""
+    if not isinstance(binding, dict):
+        return [FieldError(pointer, "a binding is a mapping (position, prefix, separate, itemSeparator, valueFrom)")]
+    expected = {"position": int, "prefix": str, "separate": bool, "itemSeparator": str, "loadContents": bool}
+    return [FieldError(f"{pointer}/{key}", f"{key} must be a {kind.__name__}") for key, kind in expected.items()
+            if key in binding and (not isinstance(binding[key], kind) or (kind is int and isinstance(binding[key], bool)))]
+
+
+def _shape_errors(tool: Mapping[str, Any]) -> list[FieldError]:
+    errors: list[FieldError] = []
+    base = tool.get("baseCommand", [])
+    if not isinstance(base, str) and not (isinstance(base, list) and all(isinstance(b, str) for b in base)):
+        errors.append(FieldError("/baseCommand", "baseCommand is a string or a list of strings"))
+    arguments = tool.get("arguments", [])
+    if not isinstance(arguments, list):
+        errors.append(FieldError("/arguments", "arguments is a list"))
+    else:
+        errors += [e for i, a in enumerate(arguments) if not isinstance(a, str)
+                   for e in _binding_errors(a, f"/arguments/{i}")]
+    for key in ("stdin", "stdout", "stderr"):
+        if key in tool and not isinstance(tool[key], str):
+            errors.append(FieldError(f"/{key}", f"{key} is a file name (a string)"))
+    codes = tool.get("successCodes", [0])
+    if not isinstance(codes, list) or not all(isinstance(c, int) and not isinstance(c, bool) for c in codes):
+        errors.append(FieldError("/successCodes", "successCodes is a list of integers"))
+    return errors
+
+
 def tool_errors(tool: Any) -> list[FieldError]:
     """Everything about a tool document the DTE runner cannot do, each with its JSON pointer."""
     if not isinstance(tool, dict):
@@ -261,10 +290,13 @@ def tool_errors(tool: Any) -> list[FieldError]:
                                          f"runner (supported: {', '.join(sorted(_SUPPORTED_REQUIREMENTS))})"))
     if "baseCommand" not in tool and "arguments" not in tool:
         errors.append(FieldError("/baseCommand", "a tool needs a baseCommand (or arguments)"))
+    errors += _shape_errors(tool)
     for name, field, at in _entries(tool.get("inputs"), "/inputs", errors):
         if not re.match(PORT_PATTERN, name):
             errors.append(FieldError(at, f"input id {name!r} must be lower case letters, digits and _ (a DTE port)"))
         port_schema(field.get("type", "Any"), f"{at}/type", errors)
+        if "inputBinding" in field:
+            errors += _binding_errors(field["inputBinding"], f"{at}/inputBinding")
         if isinstance(field.get("default"), dict):
             errors.append(FieldError(f"{at}/default", "File and object defaults are not supported"))
     for name, field, at in _entries(tool.get("outputs"), "/outputs", errors):
