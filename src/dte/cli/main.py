@@ -13,7 +13,7 @@ import typer
 import yaml
 from rich.markup import escape
 
-from dte.cli import auth, components, devices, edge, simulate, workflows
+from dte.cli import auth, components, devices, edge, runs, simulate, workflows
 from dte.cli.common import DirArg, JsonOpt, parse_assignments, show, show_secret, state
 from dte.cli.output import console, emit_json, errors
 from dte.cli.simulate import simulate_alongside
@@ -32,6 +32,9 @@ for sub, name in ((project_app, "project"), (app_app, "app"), (twin_app, "twin")
                   (user_app, "user"), (config_app, "config"), (db_app, "db")):
     app.add_typer(sub, name=name)
 # Areas with a module of their own register here (one line each).
+app.add_typer(runs.run_app, name="run")
+app.add_typer(runs.trigger_app, name="trigger")
+app.add_typer(runs.module_app, name="module")
 app.add_typer(devices.device_app, name="device")
 app.add_typer(devices.observe_app, name="observe")
 app.add_typer(edge.app, name="edge")

@@ -11,7 +11,7 @@ import httpx
 
 from dte.client.calls import Call, check, model, raw
 from dte.domain.common import Page
-from dte.domain.runs import Run, RunProgress, StepLogs, Verification
+from dte.domain.runs import Run, RunProgress, StepLogs, TriggerInfo, Verification
 from dte.domain.workflows import ComponentSpec
 
 
@@ -47,6 +47,10 @@ def run_provenance(run_id: str) -> Call[dict[str, Any]]:
 
 def run_verify(run_id: str) -> Call[Verification]:
     return Call("GET", f"/api/v1/runs/{run_id}/verify", model(Verification))
+
+
+def twin_triggers(twin_id: str) -> Call[list[TriggerInfo]]:
+    return Call("GET", f"/api/v1/twins/{twin_id}/triggers", model(list[TriggerInfo]))
 
 
 def component_list() -> Call[list[ComponentSpec]]:
@@ -120,6 +124,9 @@ class RunsMixin:
             if time.monotonic() > deadline:
                 raise TimeoutError(f"run {run_id} is still {run.status} after {timeout:g} s")
             time.sleep(poll)
+
+    def twin_triggers(self, twin_id: str) -> list[TriggerInfo]:
+        return self.send(twin_triggers(twin_id))
 
     def component_list(self) -> list[ComponentSpec]:
         return self.send(component_list())
