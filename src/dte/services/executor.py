@@ -26,7 +26,7 @@ from dte.adapters.db.types import utcnow
 from dte.adapters.signing import Signer
 from dte.domain.events import Event, EventType
 from dte.domain.provenance import run_manifest
-from dte.domain.runs import Run, RunStatus, RunTrigger, Step, StepStatus
+from dte.domain.runs import Run, RunStatus, RunTrigger, StepStatus, step_of
 from dte.services.events import EventBus
 from dte.services.uow import write
 
@@ -38,6 +38,7 @@ ACTIVE = (RunStatus.QUEUED, RunStatus.RUNNING)
 class Execution:
     run_id: str
     project_id: str
+    steps_total: int = 0
     futures: dict[str, Future] = field(default_factory=dict)
     task: asyncio.Task[None] | None = None
     cancelled_by: str | None = None
@@ -111,7 +112,7 @@ class RunExecutor:
 
     def launch(self, run_id: str, project_id: str, tasks: list[StepTask], upstream: Mapping[str, list[str]],
                resources: Mapping[str, dict[str, float]], outputs: Mapping[str, tuple[str, str]]) -> None:
-        execution = Execution(run_id=run_id, project_id=project_id)
+        execution = Execution(run_id=run_id, project_id=project_id, steps_total=len(tasks))
         self.running[run_id] = execution
         execution.task = asyncio.create_task(self._execute(execution, tasks, upstream, resources, outputs))
 
@@ -160,26 +161,33 @@ class RunExecutor:
                                   .values(status=RunStatus.RUNNING, started_at=utcnow()))
 
     async def _collect(self, execution: Execution) -> None:
-        """Record step results as futures finish; a burst of results is written in one transaction."""
+        """Record step results as futures finish: the results that are ready together are fetched in one
+        gather and written in one transaction."""
         names = {f.key: step for step, f in execution.futures.items()}
-        pending: list[dict[str, Any]] = []
+        client = await self.compute.ensure()
         done = 0
         results = as_completed(list(execution.futures.values()))
-        async for future in results:
-            pending.append(await self._result(names[future.key], future, execution))
-            if not results.has_ready():
-                done += len(pending)
-                await self._record(execution, pending, done)
-                pending = []
-        if pending:
-            await self._record(execution, pending, done + len(pending))
+        async for first in results:
+            batch = [first, *results.next_batch(block=False)]
+            finished = [f for f in batch if f.status == "finished"]
+            envelopes = dict(zip([f.key for f in finished], await client.gather(finished), strict=True)) \
+                if finished else {}
+            updates = [await self._result(names[f.key], f, execution, envelopes.get(f.key)) for f in batch]
+            done += len(updates)
+            await self._record(execution, updates, done)
 
-    async def _result(self, step: str, future: Future, execution: Execution) -> dict[str, Any]:
+    async def _result(self, step: str, future: Future, execution: Execution,
+                      envelope: dict[str, Any] | None) -> dict[str, Any]:
         base: dict[str, Any] = {"run_id": execution.run_id, "name": step}
+        if envelope is not None:
+            return {**base, "status": StepStatus.SUCCEEDED, "outputs": envelope["outputs"],
+                    "inputs": envelope["inputs"], "attempts": envelope["attempts"], "cached": envelope["cached"],
+                    "logs": envelope["logs"], "started_at": _time(envelope["started"]),
+                    "finished_at": _time(envelope["finished"]), "worker": envelope["worker"]}
         if future.status == "cancelled":
             return {**base, "status": StepStatus.CANCELLED, "error": "cancelled"}
         try:
-            envelope = await future
+            await future
         except StepFailed as exc:
             if exc.step != step:
                 return {**base, "status": StepStatus.SKIPPED, "error": f"upstream step {exc.step!r} failed"}
@@ -193,10 +201,7 @@ class RunExecutor:
             if not own and "KilledWorker" in type(exc).__name__:
                 return {**base, "status": StepStatus.SKIPPED, "error": f"upstream failed: {exc}"}
             return {**base, "status": StepStatus.FAILED, "error": f"{type(exc).__name__}: {exc}"}
-        return {**base, "status": StepStatus.SUCCEEDED, "outputs": envelope["outputs"], "inputs": envelope["inputs"],
-                "attempts": envelope["attempts"], "cached": envelope["cached"], "logs": envelope["logs"],
-                "started_at": _time(envelope["started"]), "finished_at": _time(envelope["finished"]),
-                "worker": envelope["worker"]}
+        return {**base, "status": StepStatus.FAILED, "error": "the step finished without a result"}
 
     async def _record(self, execution: Execution, updates: list[dict[str, Any]], done: int) -> None:
         artifacts = {p["sha256"]: p for u in updates for p in u.get("outputs", {}).values() if p.get("artifact")}
@@ -209,9 +214,9 @@ class RunExecutor:
                         ArtifactRow.sha256.in_(list(artifacts))))).all())
                     session.add_all(ArtifactRow(sha256=sha, size=p["size"], media_type=p["media_type"])
                                     for sha, p in artifacts.items() if sha not in known)
-            total = await session.scalar(select(RunRow.steps_total).where(RunRow.id == execution.run_id))
         self.events.publish(Event(type=EventType.RUN_PROGRESS, project_id=execution.project_id, data={
-            "run": execution.run_id, "status": RunStatus.RUNNING.value, "steps_done": done, "steps_total": total}))
+            "run": execution.run_id, "status": RunStatus.RUNNING.value, "steps_done": done,
+            "steps_total": execution.steps_total}))
 
     async def _outcome(self, run_id: str, execution: Execution) -> tuple[RunStatus, str]:
         async with self.sessions() as session:
@@ -255,7 +260,7 @@ class RunExecutor:
                              trigger=RunTrigger.model_validate(run.trigger), inputs=run.inputs, outputs=run.outputs,
                              error=error, steps_total=run.steps_total, steps_done=run.steps_done,
                              created_by=run.created_by, created_at=run.created_at, started_at=run.started_at,
-                             finished_at=now, signed=False, steps=[Step.model_validate(s) for s in steps])
+                             finished_at=now, signed=False, steps=[step_of(s) for s in steps])
                 manifest = run_manifest(await _named(session, domain), run.engine_version)
                 run.run_manifest, run.signature = manifest, self.signer.sign(manifest)
                 project_id, workflow = run.project_id, run.workflow

@@ -204,7 +204,7 @@ class RunService:
             twin, project, application, version = await self._names(row)
         steps = None
         if with_steps:
-            steps = [m.Step.model_validate(s) for s in await self.session.scalars(
+            steps = [m.step_of(s) for s in await self.session.scalars(
                 select(RunStepRow).where(RunStepRow.run_id == row.id).order_by(RunStepRow.position))]
         return m.Run(id=row.id, project=project, twin_id=row.twin_id, twin=twin, application=application,
                      version=version, workflow=row.workflow, definition_sha256=row.definition_sha256,

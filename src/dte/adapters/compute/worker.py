@@ -263,11 +263,23 @@ def _attempt(func: Any, arguments: dict[str, Any], spec: ComponentSpec, timeout:
         pool.shutdown(wait=False)
 
 
+_specs: dict[str, ComponentSpec] = {}
+
+
+def _spec(document: dict[str, Any]) -> ComponentSpec:
+    """Specs repeat across steps and runs: validate each distinct one once per worker."""
+    key = canonical_json(document).decode()
+    spec = _specs.get(key)
+    if spec is None:
+        spec = _specs[key] = ComponentSpec.model_validate(document)
+    return spec
+
+
 def run_step(task: StepTask, *upstream: dict[str, Any]) -> dict[str, Any]:
     """Dask task of one step. ``upstream`` are the envelopes of the steps it reads from."""
     started = _now()
     worker = f"{socket.gethostname()}:{os.getpid()}"
-    spec = ComponentSpec.model_validate(task.component)
+    spec = _spec(task.component)
     if spec.tool is not None:  # an imported CWL tool's program is stopped at the step's timeout
         spec = spec.model_copy(update={"timeout": task.timeout})
     store = _store(task.objects_url)
