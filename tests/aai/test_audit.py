@@ -152,3 +152,17 @@ def test_concurrent_writers_keep_the_chain_linear(database_url: str) -> None:
                 await e.dispose()
 
     asyncio.run(run())
+
+
+def test_a_404_that_hides_a_resource_is_a_recorded_denial(engine: TestClient) -> None:
+    alpha = engine.post("/api/v1/projects", json={"name": "alpha"}, headers=ADMIN).json()
+    engine.post("/api/v1/users", json={"username": "nick"}, headers=ADMIN)
+    nick = {"Authorization": "Bearer " + engine.post("/api/v1/users/nick/tokens", json={"name": "t"},
+                                                    headers=ADMIN).json()["secret"]}
+    hidden = engine.get("/api/v1/projects/alpha", headers=nick)
+    missing = engine.get("/api/v1/projects/no-such-project", headers=nick)
+    assert hidden.status_code == missing.status_code == 404  # the caller cannot tell them apart...
+    assert hidden.json()["detail"].replace("alpha", "X") == missing.json()["detail"].replace("no-such-project", "X")
+    denied = entries(engine, outcome="denied")
+    assert [(e["actor"], e["resource"], e["project_id"]) for e in denied] == [
+        ("nick", "/api/v1/projects/alpha", alpha["id"])]  # ...but the audit log can

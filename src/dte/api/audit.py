@@ -1,5 +1,6 @@
-"""ASGI middleware that appends every mutating request and every denied access to the audit log
-(and, seeing every change first, empties the principal cache when tokens, users or memberships change).
+"""ASGI middleware that appends every mutating request and every denied access to the audit log -
+including a ``404`` that hid another project's resource (the services note those denials) - and,
+seeing every change first, empties the principal cache when tokens, users or memberships change.
 
 It sits at the boundary on purpose: routes added later are audited without doing anything, and
 the entry is durable before the caller sees the answer (it is written when the response starts).
@@ -15,7 +16,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from dte.adapters.db.tables import ProjectRow, TwinRow
 from dte.api.identity import changes_identity
-from dte.services.access import Principal
+from dte.services.access import Principal, collect_denials
 from dte.services.audit import AuditService
 
 log = structlog.get_logger("dte.audit")
@@ -38,16 +39,19 @@ class AuditTrail:
             await self.app(scope, receive, send)
             return
 
+        denials = collect_denials()
+
         async def auditing(message: Message) -> None:
             if message["type"] == "http.response.start":
                 status = message["status"]
-                if scope["method"] in MUTATING or status in DENIED:
-                    await self._record(scope, status)
+                hidden = status == 404 and bool(denials)  # "not found" that hid a resource from the caller
+                if scope["method"] in MUTATING or status in DENIED or hidden:
+                    await self._record(scope, status, denials if hidden else [])
             await send(message)
 
         await self.app(scope, receive, auditing)
 
-    async def _record(self, scope: Scope, status: int) -> None:
+    async def _record(self, scope: Scope, status: int, denials: list[tuple[str, str]]) -> None:
         rt = getattr(scope["app"].state, "runtime", None)
         route = getattr(scope.get("route"), "path", None) or "unmatched"
         if rt is not None and rt.identity is not None and status < 400 and changes_identity(route):
@@ -63,10 +67,13 @@ class AuditTrail:
         actor = principal.username if principal is not None else str(state.get("audit_actor") or "anonymous")
         try:
             async with rt.sessions() as session:
-                project_id = await _project_of(session, params)
+                project_id = denials[0][0] if denials else await _project_of(session, params)
+                if denials:
+                    detail["denied"] = denials[0][1]
                 await AuditService(session).record(
                     actor=actor, action=f"{scope['method']} {route}", project_id=project_id,
-                    resource=scope.get("path", ""), outcome=outcome(status), status=status, detail=detail)
+                    resource=scope.get("path", ""), outcome="denied" if denials else outcome(status),
+                    status=status, detail=detail)
         except Exception:  # the action is done; a lost audit entry is logged loudly, not turned into a 500
             log.exception("audit_write_failed", action=f"{scope['method']} {route}", status=status)
 

@@ -7,10 +7,28 @@ Every service call takes a :class:`Principal` and checks it here, so every path 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 
 from dte.domain.errors import Forbidden, NotFound
 from dte.domain.projects import Role, Scope
+
+# Denials of the current request: (project id, why). The audit trail opens a list per request; a
+# refusal that answers 404 to hide a resource is a denied access all the same and is noted here.
+_denials: ContextVar[list[tuple[str, str]] | None] = ContextVar("dte_denials", default=None)
+
+
+def collect_denials() -> list[tuple[str, str]]:
+    """Start noting denials for the current request (context); returns the list they go to."""
+    found: list[tuple[str, str]] = []
+    _denials.set(found)
+    return found
+
+
+def _deny(project_id: str, why: str) -> None:
+    found = _denials.get()
+    if found is not None and len(found) < 20:
+        found.append((project_id, why))
 
 
 @dataclass(frozen=True)
@@ -36,13 +54,18 @@ class Principal:
         return None if self.platform_admin else set(self.roles)
 
     def can_see(self, project_id: str) -> bool:
-        return self.role_in(project_id) is not None and Scope.READ in self.scopes
+        """Whether the caller may see this (existing) project's resources; a no is a noted denial."""
+        if self.role_in(project_id) is not None and Scope.READ in self.scopes:
+            return True
+        _deny(project_id, "not visible to the caller")
+        return False
 
     def require(self, project_id: str, role: Role, scope: Scope, hidden: str, hidden_code: str = "not_found") -> None:
         """Allow or raise. Non-members get ``NotFound(hidden, hidden_code)``, the answer for a
         missing resource, so they learn nothing."""
         current = self.role_in(project_id)
         if current is None:
+            _deny(project_id, "not a member")
             raise NotFound(hidden, code=hidden_code)
         if scope not in self.scopes:
             raise Forbidden(f"this token lacks the {scope!s} scope", code="insufficient_scope")
