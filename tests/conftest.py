@@ -133,3 +133,43 @@ def served(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[dict[str,
     finally:
         process.terminate()
         process.wait(timeout=15)
+
+
+@pytest.fixture(scope="session")
+def dask_scheduler(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A real Dask cluster for the session: a ``dask scheduler`` and two ``dask worker`` processes
+    (a worker that dies twice on one task fails it: allowed-failures 1)."""
+    from distributed import Client as DaskClient
+
+    port = free_port()
+    address = f"tcp://127.0.0.1:{port}"
+    logs = tmp_path_factory.mktemp("dask")
+    env = {**os.environ, "DASK_DISTRIBUTED__SCHEDULER__ALLOWED_FAILURES": "1"}
+    dask = str(Path(sys.executable).with_name("dask"))
+    processes = [subprocess.Popen([dask, "scheduler", "--host", "127.0.0.1", "--port", str(port), "--no-dashboard"],
+                                  env=env, stdout=(logs / "scheduler.log").open("w"), stderr=subprocess.STDOUT)]
+    for i in range(2):
+        processes.append(subprocess.Popen(
+            [dask, "worker", address, "--nthreads", "2", "--no-dashboard", "--resources", "CPU=2",
+             "--memory-limit", "2GiB", "--name", f"w{i}"], env=env, stdout=(logs / f"worker{i}.log").open("w"),
+            stderr=subprocess.STDOUT))
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                with DaskClient(address, timeout=5) as client:
+                    client.wait_for_workers(2, timeout=max(1.0, deadline - time.monotonic()))
+                break
+            except OSError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.5)
+        yield address
+    finally:
+        for process in reversed(processes):
+            process.terminate()
+        for process in processes:
+            try:
+                process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                process.kill()

@@ -79,3 +79,14 @@ workflows:
 triggers:
   every-minute: {workflow: control, schedule: {cron: "* * * * *"}}
 """
+
+
+WFAPP = REPO / "tests" / "workflows" / "wfapp"  # the workflow test application
+
+
+def lab(client: Client) -> str:
+    """Project 'lab' with the workflow test application and an active twin 'lab/wf'; returns the twin id."""
+    client.project_create("lab")
+    client.app_publish("lab", WFAPP)
+    twin = client.twin_create("lab", "wf", "wfapp", parameters={"factor": 3}, status="active")
+    return twin.id

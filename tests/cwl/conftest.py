@@ -6,12 +6,10 @@ import json
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from helpers import free_port
 
 from dte.domain.manifest import AppManifest
 from dte.domain.workflows import CompiledWorkflow, ComponentSpec
@@ -47,32 +45,6 @@ def compiled(manifest: AppManifest, components: dict[str, ComponentSpec]) -> dic
     from dte.domain.workflows import compile_application
 
     return compile_application(manifest, components)
-
-
-@pytest.fixture(scope="session")
-def dask_scheduler(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """A ``dask scheduler`` and one ``dask worker`` process for this session (the engine connects to
-    it as to any external cluster)."""
-    from distributed import Client as DaskClient
-
-    address = f"tcp://127.0.0.1:{free_port()}"
-    logs = tmp_path_factory.mktemp("dask")
-    commands = [["scheduler", "--host", "127.0.0.1", "--port", address.rsplit(":", 1)[1], "--no-dashboard"],
-                ["worker", address, "--nthreads", "2", "--no-dashboard", "--resources", "CPU=2", "--name", "cwl"]]
-    processes = [subprocess.Popen([str(BIN / "dask"), *command], stdout=(logs / f"{command[0]}.log").open("w"),
-                                  stderr=subprocess.STDOUT) for command in commands]
-    try:
-        with DaskClient(address, timeout=60) as client:
-            client.wait_for_workers(1, timeout=60)
-        yield address
-    finally:
-        for process in reversed(processes):
-            process.terminate()
-            try:
-                process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
 
 
 @pytest.fixture

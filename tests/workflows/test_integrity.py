@@ -10,8 +10,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from conftest import lab
-from helpers import ADMIN_TOKEN, client_for, free_port
+from helpers import ADMIN_TOKEN, client_for, free_port, lab
 from sqlalchemy import create_engine, select, update
 from starlette.testclient import TestClient
 

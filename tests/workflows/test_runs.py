@@ -8,8 +8,7 @@ import threading
 from pathlib import Path
 
 import pytest
-from conftest import lab
-from helpers import ADMIN_TOKEN, client_for
+from helpers import ADMIN_TOKEN, client_for, lab
 from starlette.testclient import TestClient
 
 from dte.client import ApiError, Client

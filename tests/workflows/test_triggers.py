@@ -6,8 +6,7 @@ import time
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from conftest import lab
-from helpers import ADMIN_TOKEN, client_for
+from helpers import ADMIN_TOKEN, client_for, lab
 from sqlalchemy import create_engine, update
 from starlette.testclient import TestClient
 
@@ -106,3 +105,30 @@ def test_paused_twins_are_not_triggered(sqlite_engine: TestClient) -> None:
     assert answer.status_code == 202
     time.sleep(1.5)
     assert client.run_list(twin=twin).items == []
+
+
+def test_two_engines_fire_a_due_schedule_once(tmp_path, dask_scheduler: str) -> None:
+    """Two engines on one database both see the due schedule; the claim lets only one start the run."""
+    from dte.api.app import create_app
+    from dte.settings import Settings
+
+    settings = Settings(data_dir=tmp_path / "data", database_url=f"sqlite:///{tmp_path / 'dte.sqlite3'}",
+                        admin_token=ADMIN_TOKEN, compute_autostart=False, mqtt_embedded=False,
+                        dask_scheduler=dask_scheduler)
+    with TestClient(create_app(settings)) as first, TestClient(create_app(settings)) as second:
+        client = client_for(first, ADMIN_TOKEN)
+        twin = lab(client)
+        deadline = time.monotonic() + 20
+        while not {t["name"]: t for t in first.get(f"/api/v1/twins/{twin}/triggers", headers=AUTH).json()}[
+                "hourly"]["next_due_at"]:
+            assert time.monotonic() < deadline
+            time.sleep(0.2)
+        database = create_engine(driver_url(settings.effective_database_url, asynchronous=False))
+        for _ in range(3):  # three due times in a row, each seen by both engines
+            with database.begin() as connection:
+                connection.execute(update(TriggerStateRow).where(TriggerStateRow.twin_id == twin)
+                                   .values(next_due_at=datetime.now(UTC) - timedelta(seconds=1)))
+            time.sleep(6)  # more than a scheduler tick of either engine
+        database.dispose()
+        runs = client_for(second, ADMIN_TOKEN).run_list(twin=twin).items
+        assert len(runs) == 3 and {r.trigger.kind for r in runs} == {"schedule"}
