@@ -132,3 +132,19 @@ def test_two_engines_fire_a_due_schedule_once(tmp_path, dask_scheduler: str) -> 
         database.dispose()
         runs = client_for(second, ADMIN_TOKEN).run_list(twin=twin).items
         assert len(runs) == 3 and {r.trigger.kind for r in runs} == {"schedule"}
+
+
+def test_only_observations_of_the_trigger_channels_count() -> None:
+    from dte.domain.events import Event, EventType
+    from dte.services.triggers import counted
+
+    trigger = Trigger.model_validate({"workflow": "w", "event": {"type": "observations.received",
+                                                                 "channels": ["level"], "count": 3}})
+    mixed = Event(type=EventType.OBSERVATIONS, project_id="p", twin_id="t",
+                  data={"count": 5, "channels": ["level", "rain"], "counts": {"level": 2, "rain": 3}})
+    assert counted(trigger, mixed) == 2
+    other = Event(type=EventType.RULE_MATCHED, project_id="p", twin_id="t", data={"rule": "flood"})
+    assert counted(trigger, other) == 0
+    rule = Trigger.model_validate({"workflow": "w", "event": {"type": "rule.matched", "match": {"rule": "flood"}}})
+    assert counted(rule, other) == 1
+    assert counted(rule, other.model_copy(update={"data": {"rule": "drought"}})) == 0

@@ -16,7 +16,7 @@ from dte.domain.ids import new_id
 
 
 class EventType(StrEnum):
-    OBSERVATIONS = "observations.received"  # data: {"count": N, "channels": [...]} after a committed batch
+    OBSERVATIONS = "observations.received"  # data: {"count": N, "channels": [...], "counts": {channel: N}}
     STATE_CHANGED = "twin.state_changed"  # data: {"revision": N, "change": "reported" | "desired" | ...}
     RULE_MATCHED = "rule.matched"  # data: {"rule": name, "channel": ..., "value": ...}
     ALERT = "alert.changed"  # data: {"alert": id, "status": "open" | "acknowledged" | "closed"}

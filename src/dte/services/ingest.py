@@ -333,6 +333,7 @@ async def _write_twin(session: AsyncSession, twin_id: str, batches: Sequence[_Pe
     twin = batches[0].batch.twin
     events = [Event(type=EventType.OBSERVATIONS, project_id=twin.project_id, twin_id=twin_id,
                     data={"count": len(inserted), "channels": sorted({r.channel for r in inserted}),
+                          "counts": dict(Counter(r.channel for r in inserted)),
                           "last_id": max(r.id for r in inserted)})]
     if latest:
         row.reported = {**row.reported, **latest}
