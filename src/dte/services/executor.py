@@ -28,6 +28,7 @@ from dte.domain.events import Event, EventType
 from dte.domain.provenance import run_manifest
 from dte.domain.runs import Run, RunStatus, RunTrigger, StepStatus, step_of
 from dte.services.events import EventBus
+from dte.services.runs import run_labels
 from dte.services.uow import write
 
 log = structlog.get_logger("dte.runs")
@@ -261,7 +262,9 @@ class RunExecutor:
                              error=error, steps_total=run.steps_total, steps_done=run.steps_done,
                              created_by=run.created_by, created_at=run.created_at, started_at=run.started_at,
                              finished_at=now, signed=False, steps=[step_of(s) for s in steps])
-                manifest = run_manifest(await _named(session, domain), run.engine_version)
+                _, _, application, version = await run_labels(session, run.id)
+                manifest = run_manifest(domain.model_copy(update={"application": application, "version": version}),
+                                        run.engine_version)
                 run.run_manifest, run.signature = manifest, self.signer.sign(manifest)
                 project_id, workflow = run.project_id, run.workflow
                 twin_id = run.twin_id
@@ -272,20 +275,6 @@ class RunExecutor:
                 "steps_total": domain.steps_total}),
             Event(type=EventType.RUN_FINISHED, project_id=project_id, twin_id=twin_id, data={
                 "run": run_id, "workflow": workflow, "status": status.value}))
-
-
-async def _named(session: AsyncSession, run: Run) -> Run:
-    """The run with its application name and version filled in (they are part of the manifest)."""
-    from dte.adapters.db.tables import ApplicationRow, ApplicationVersionRow
-
-    row = await session.get(RunRow, run.id)
-    assert row is not None
-    version = await session.get(ApplicationVersionRow, row.application_version_id)
-    assert version is not None
-    app = await session.get(ApplicationRow, version.application_id)
-    assert app is not None
-    return run.model_copy(update={"application": app.name, "version": version.version})
-
 
 
 @dataclass

@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from dte import __version__
 from dte.adapters.compute.worker import JSON_MEDIA, StepTask
 from dte.adapters.db.tables import (
+    ApplicationRow,
     ApplicationVersionRow,
     ProjectRow,
     RunRow,
@@ -33,9 +34,11 @@ from dte.domain.twins import TwinStatus
 from dte.domain.validation import schema_errors
 from dte.domain.workflows import CompiledWorkflow, Source, compile_application, resolve_inputs, sha256_json
 from dte.services.access import Principal
+from dte.services.catalogue import manifest_of
 from dte.services.components import installed, own_components
 from dte.services.paging import page
 from dte.services.ports import ObjectStore
+from dte.services.projects import project_by_name
 from dte.services.twins import TwinService
 from dte.services.uow import write
 
@@ -110,6 +113,19 @@ def _describe_source(source: Source) -> str:
             "value": "the literal value"}.get(source.kind, source.kind)
 
 
+async def run_labels(session: AsyncSession, run_id: str) -> tuple[str, str, str, str]:
+    """The run's twin, project, application and version names (the records hold ids)."""
+    found = (await session.execute(
+        select(TwinRow.name, ProjectRow.name, ApplicationRow.name, ApplicationVersionRow.version)
+        .select_from(RunRow)
+        .join(TwinRow, TwinRow.id == RunRow.twin_id)
+        .join(ProjectRow, ProjectRow.id == RunRow.project_id)
+        .join(ApplicationVersionRow, ApplicationVersionRow.id == RunRow.application_version_id)
+        .join(ApplicationRow, ApplicationRow.id == ApplicationVersionRow.application_id)
+        .where(RunRow.id == run_id))).one()
+    return found[0], found[1], found[2], found[3]
+
+
 async def read_progress(session: AsyncSession, run_id: str) -> m.RunProgress:
     """Where a run stands (no access check: callers check it first)."""
     row = await session.get(RunRow, run_id)
@@ -134,8 +150,6 @@ class RunService:
     async def compiled(self, version: ApplicationVersionRow, workflow: str) -> CompiledWorkflow:
         """The workflow compiled against the components installed now (cached per version and
         installed set: both are immutable for a given key)."""
-        from dte.services.catalogue import manifest_of
-
         components = {**await installed(self.session), **own_components(version)}
         key = (version.id, sha256_json(sorted((r, c.version, c.entry) for r, c in components.items())) + workflow)
         cached = _COMPILED.get(key)
@@ -201,7 +215,7 @@ class RunService:
     async def _out(self, row: RunRow, twin: str | None = None, project: str | None = None,
                    application: str | None = None, version: str | None = None, with_steps: bool = False) -> m.Run:
         if twin is None or project is None or application is None or version is None:
-            twin, project, application, version = await self._names(row)
+            twin, project, application, version = await run_labels(self.session, row.id)
         steps = None
         if with_steps:
             steps = [m.step_of(s) for s in await self.session.scalars(
@@ -214,26 +228,11 @@ class RunService:
                      created_by=row.created_by, created_at=row.created_at, started_at=row.started_at,
                      finished_at=row.finished_at, signed=row.signature is not None, steps=steps)
 
-    async def _names(self, row: RunRow) -> tuple[str, str, str, str]:
-        from dte.adapters.db.tables import ApplicationRow
-
-        found = (await self.session.execute(
-            select(TwinRow.name, ProjectRow.name, ApplicationRow.name, ApplicationVersionRow.version)
-            .select_from(RunRow)
-            .join(TwinRow, TwinRow.id == RunRow.twin_id)
-            .join(ProjectRow, ProjectRow.id == RunRow.project_id)
-            .join(ApplicationVersionRow, ApplicationVersionRow.id == RunRow.application_version_id)
-            .join(ApplicationRow, ApplicationRow.id == ApplicationVersionRow.application_id)
-            .where(RunRow.id == row.id))).one()
-        return found[0], found[1], found[2], found[3]
-
     async def get(self, actor: Principal, run_id: str) -> m.Run:
         return await self._out(await self._run(actor, run_id), with_steps=True)
 
     async def list(self, actor: Principal, project: str | None, twin: str | None, status: m.RunStatus | None,
                    workflow: str | None, cursor: str | None, limit: int) -> tuple[list[m.Run], str | None]:
-        from dte.services.projects import project_by_name
-
         stmt = select(RunRow)
         if project is not None:
             stmt = stmt.where(RunRow.project_id == (await project_by_name(self.session, actor, project)).id)
