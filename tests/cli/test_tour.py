@@ -63,6 +63,14 @@ def test_readme_tour(served: dict[str, str], tmp_path: Path) -> None:
     assert stale.returncode == 1 and "412" in stale.stderr
     assert json.loads(dte(env, cwd, "twin", "state", "lab/gauge-1", "--json").stdout)["revision"] == 3
 
+    dte(env, cwd, "twin", "set", "lab/gauge-1", "reported", "temperature={value: 31.5}")
+    dte(env, cwd, "twin", "activate", "lab/gauge-1")
+    run = json.loads(dte(env, cwd, "run", "start", "lab/gauge-1", "check", "--wait", "--json").stdout)
+    assert run["status"] == "succeeded" and run["outputs"]["exceedance"]["value"] is True
+    assert "verified" in dte(env, cwd, "run", "verify", run["id"]).stdout
+    assert json.loads(dte(env, cwd, "run", "provenance", run["id"]).stdout)["activity"]
+    assert "compare" in dte(env, cwd, "run", "logs", run["id"]).stdout
+
     dte(env, cwd, "app", "pull", "river-gauge", "--version", "0.1.0", "--to", "pulled")
     assert (cwd / "pulled" / "dte-app.yaml").read_text() == (cwd / "river-gauge" / "dte-app.yaml").read_text()
 
