@@ -104,7 +104,7 @@ def test_cancel_a_running_run(wf: tuple[Client, str]) -> None:
     client, twin = wf
     run = client.run_start(twin, "slow")
     cancelled = client.run_cancel(run.id)
-    assert cancelled.status == "cancelled"
+    assert cancelled.status == "cancelled" and cancelled.error == "cancelled by admin"
     assert [s.status for s in cancelled.steps or []] == ["cancelled"]
     with pytest.raises(ApiError) as caught:
         client.run_cancel(run.id)

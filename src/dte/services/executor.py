@@ -122,12 +122,12 @@ class RunExecutor:
         if execution is not None and execution.task is not None:
             await asyncio.wait({execution.task})
 
-    async def cancel(self, run_id: str) -> bool:
+    async def cancel(self, run_id: str, reason: str = "cancelled") -> bool:
         """Cancel a run this engine executes; ``False`` when it does not execute it."""
         execution = self.running.get(run_id)
         if execution is None:
             return False
-        execution.cancelled_by = execution.cancelled_by or "cancelled"
+        execution.cancelled_by = execution.cancelled_by or reason
         await self.compute.cancel(list(execution.futures.values()))
         return True
 

@@ -285,8 +285,9 @@ class RunService:
             row = await self._run(actor, run_id, Role.USER, Scope.WRITE)
             if m.RunStatus(row.status).finished:
                 raise Conflict(f"the run already {row.status}", code="run_finished")
-        if not await self.executor.cancel(run_id):  # not running in this engine: settle it here
-            await self.executor.settle(run_id, m.RunStatus.CANCELLED, f"cancelled by {actor.username}")
+        reason = f"cancelled by {actor.username}"
+        if not await self.executor.cancel(run_id, reason):  # not running in this engine: settle it here
+            await self.executor.settle(run_id, m.RunStatus.CANCELLED, reason)
         else:
             await self.executor.wait(run_id)
         self.session.expire_all()
