@@ -228,3 +228,43 @@ def test_runs_refuse_bad_starts_and_write_nothing(engine: TestClient) -> None:
         client.run_start(twin, "control")
     assert caught.value.status == 409 and caught.value.code == "twin_retired"
     assert client.run_list(project="lab").items == []
+
+
+# --- workflows built in Python ---------------------------------------------------------------------------
+
+def test_a_workflow_built_in_python_is_the_yaml_one(tmp_path: Any) -> None:
+    import shutil
+
+    from helpers import WFAPP
+
+    from dte.domain.manifest import load_manifest_text
+    from dte.sdk import Workflow, check_app, save
+
+    flow = Workflow("chain")
+    x = flow.input("x", float)
+    first = flow.step("first", "double", x=x, factor=flow.param("factor"))
+    second = flow.step("second", "double", x=first)
+    loud = flow.step("loud", "shout", text="hello")
+    flow.output("result", second)
+    flow.output("said", loud)
+    declared = load_manifest_text((WFAPP / "dte-app.yaml").read_text()).workflows["chain"]
+    assert flow.spec() == declared
+
+    app = tmp_path / "app"
+    shutil.copytree(WFAPP, app)
+    split_flow = Workflow("split-up", description="a literal mapping and a second output")
+    parts = split_flow.step("parts", "flaky", marker="m", fail_times={"not": "a source"}, retries=2)
+    split_flow.output("first", parts)
+    before = (app / "dte-app.yaml").read_text()
+    with pytest.raises(InvalidInput):  # fail_times is an integer: the engine's own checks refuse it
+        save(app, split_flow)
+    bad = Workflow("doubled")
+    bad.output("twice", bad.step("twice", split, values=[0.2, 0.7])["high"])
+    with pytest.raises(InvalidInput):
+        save(app, bad)  # 'split' is not one of this application's components
+    assert (app / "dte-app.yaml").read_text() == before  # refused: the file is unchanged
+    ok = Workflow("doubled")
+    ok.output("value", ok.step("value", "double", x=ok.input("x", float, default=1.5), timeout=5))
+    save(app, ok)
+    manifest = check_app(app)
+    assert manifest.workflows["doubled"].steps["value"].timeout == 5 and "chain" in manifest.workflows

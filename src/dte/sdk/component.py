@@ -74,7 +74,7 @@ def meta_of(func: Callable[..., Any]) -> ComponentMeta | None:
     return getattr(func, ATTRIBUTE, None)
 
 
-def _schema(hint: Any) -> dict[str, Any]:
+def schema_of(hint: Any) -> dict[str, Any]:
     if hint is inspect.Parameter.empty or hint is Any:
         return {}
     try:
@@ -102,7 +102,7 @@ def describe(func: Callable[..., Any], ref: str, entry: str, default_version: st
         if param.kind in (param.VAR_POSITIONAL, param.VAR_KEYWORD, param.POSITIONAL_ONLY):
             raise TypeError(f"{entry}: component arguments must be named (no *args, **kwargs or positional-only)")
         has_default = param.default is not inspect.Parameter.empty
-        inputs[param.name] = Port(schema=_schema(hints.get(param.name, inspect.Parameter.empty)),
+        inputs[param.name] = Port(schema=schema_of(hints.get(param.name, inspect.Parameter.empty)),
                                   required=not has_default, default=_plain(param.default) if has_default else None,
                                   kind="parameter" if param.kind == param.KEYWORD_ONLY else "input")
     returned = hints.get("return", inspect.Parameter.empty)
@@ -110,9 +110,9 @@ def describe(func: Callable[..., Any], ref: str, entry: str, default_version: st
         parts = get_args(returned) if get_origin(returned) is tuple else ()
         if parts and len(parts) != len(meta.outputs):
             raise TypeError(f"{entry}: outputs={meta.outputs} but the return type has {len(parts)} parts")
-        outputs = {n: Port(schema=_schema(parts[i]) if parts else {}) for i, n in enumerate(meta.outputs)}
+        outputs = {n: Port(schema=schema_of(parts[i]) if parts else {}) for i, n in enumerate(meta.outputs)}
     else:
-        outputs = {DEFAULT_OUTPUT: Port(schema=_schema(returned) if returned is not type(None) else {"type": "null"})}
+        outputs = {DEFAULT_OUTPUT: Port(schema=schema_of(returned) if returned is not type(None) else {"type": "null"})}
     doc = inspect.getdoc(func) or ""
     return ComponentSpec(ref=ref, version=meta.version or default_version, entry=entry,
                          description=meta.description or doc.split("\n\n")[0].strip(), inputs=inputs, outputs=outputs,
