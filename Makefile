@@ -22,10 +22,12 @@ $(BIN)/python:
 
 .stamp-install: $(BIN)/python pyproject.toml
 	$(PIP) -e ".[postgres,cwl,parquet]"
+	$(PIP) -e modules/dte-hydrology
 	@touch $@
 
 .stamp-install-test: .stamp-install pyproject.toml
 	$(PIP) -e ".[postgres,test]"
+	$(PIP) -e modules/dte-hydrology
 	@touch $@
 
 services: ## start PostgreSQL and Mosquitto if they are installed but stopped
