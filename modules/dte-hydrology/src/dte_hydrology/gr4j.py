@@ -166,9 +166,12 @@ def _run(p: np.ndarray, e: np.ndarray, x: np.ndarray, s0: np.ndarray, r0: np.nda
     r = r0.astype(float).copy()
     for t in range(days):
         f = x2 * (r / x3) ** 3.5  # eq. 18, from the level at the start of the day
-        filled = np.maximum(0.0, r + q9[t] + f)
-        direct = np.maximum(0.0, q1[t] + f)
-        exchange[t] = (filled - r - q9[t]) + (direct - q1[t])  # what could actually be gained or lost
+        filled = r + q9[t] + f
+        direct = q1[t] + f
+        # a loss takes at most what is there: the exchange actually applied to each branch
+        exchange[t] = np.where(filled >= 0, f, -(r + q9[t])) + np.where(direct >= 0, f, -q1[t])
+        filled = np.maximum(0.0, filled)
+        direct = np.maximum(0.0, direct)
         qr = filled * (1.0 - (1.0 + (filled / x3) ** 4) ** -0.25)  # eq. 21
         r = filled - qr
         discharge[t] = qr + direct
