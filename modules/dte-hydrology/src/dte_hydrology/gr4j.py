@@ -14,8 +14,11 @@ parameter sets at once (calibration): the loop is over days, the arithmetic over
 
 from __future__ import annotations
 
+import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from math import ceil
+from typing import Any
 
 import numpy as np
 
@@ -130,52 +133,70 @@ def simulate_many(precipitation: np.ndarray, pet: np.ndarray, x: np.ndarray) -> 
     return _run(precipitation, pet, x, 0.3 * x[:, 0], 0.5 * x[:, 2], empty, empty)[0]
 
 
+@dataclass(frozen=True)
+class _Arithmetic:
+    """The few operations that differ between plain floats (one parameter set: numpy's per-call cost
+    would dominate) and arrays (many sets at once); the equations are written once for both."""
+
+    tanh: Callable[[Any], Any]
+    maximum: Callable[[float, Any], Any]
+    where: Callable[[Any, Any, Any], Any]
+
+
+_FLOATS = _Arithmetic(math.tanh, max, lambda condition, yes, no: yes if condition else no)
+_ARRAYS = _Arithmetic(np.tanh, np.maximum, np.where)
+
+
 def _run(p: np.ndarray, e: np.ndarray, x: np.ndarray, s0: np.ndarray, r0: np.ndarray,
-         uh1: list[np.ndarray], uh2: list[np.ndarray]) -> tuple[np.ndarray, ...]:
+         uh1: list[np.ndarray], uh2: list[np.ndarray]) -> tuple[Any, ...]:
     """The model over ``len(p)`` days for ``len(x)`` parameter sets. The production store does not
     depend on the routing part, so it runs first over all days; then the unit hydrographs (one
     convolution per set); then the routing store."""
-    x1, x2, x3, x4 = x[:, 0], x[:, 1], x[:, 2], x[:, 3]
     days, sets = len(p), len(x)
+    if sets == 1:
+        ops, (x1, x2, x3, _) = _FLOATS, (float(v) for v in x[0])
+        s, r = float(s0[0]), float(r0[0])
+    else:
+        ops, (x1, x2, x3) = _ARRAYS, (x[:, 0], x[:, 1], x[:, 2])
+        s, r = s0.astype(float).copy(), r0.astype(float).copy()
     effective = np.empty((days, sets))
     evaporation = np.empty((days, sets))
-    s = s0.astype(float).copy()
-    for t in range(days):
-        if p[t] >= e[t]:  # net rainfall fills the production store (eqs. 1-3)
-            net = p[t] - e[t]
+    for t, (rain, demand) in enumerate(zip(p.tolist(), e.tolist(), strict=True)):
+        if rain >= demand:  # net rainfall fills the production store (eqs. 1-3)
+            net = rain - demand
             level = s / x1
-            tw = np.tanh(net / x1)
+            tw = ops.tanh(net / x1)
             ps = x1 * (1.0 - level * level) * tw / (1.0 + level * tw)
             s = s + ps
-            evaporation[t] = e[t]
+            evaporation[t] = demand
             rain_left = net - ps
         else:  # net evaporation empties it (eqs. 4-5)
-            tw = np.tanh((e[t] - p[t]) / x1)
+            tw = ops.tanh((demand - rain) / x1)
             level = s / x1
             es = s * (2.0 - level) * tw / (1.0 + (1.0 - level) * tw)
             s = s - es
-            evaporation[t] = p[t] + es
+            evaporation[t] = rain + es
             rain_left = 0.0
         perc = s * (1.0 - (1.0 + (s / (PERCOLATION * x1)) ** 4) ** -0.25)  # eq. 7
         s = s - perc
         effective[t] = perc + rain_left  # eq. 8
-    q9, tails1 = _route_unit_hydrograph(SPLIT * effective, x4, uh1, first=True)
-    q1, tails2 = _route_unit_hydrograph((1.0 - SPLIT) * effective, x4, uh2, first=False)
+    q9, tails1 = _route_unit_hydrograph(SPLIT * effective, x[:, 3], uh1, first=True)
+    q1, tails2 = _route_unit_hydrograph((1.0 - SPLIT) * effective, x[:, 3], uh2, first=False)
     discharge = np.empty((days, sets))
     exchange = np.empty((days, sets))
-    r = r0.astype(float).copy()
-    for t in range(days):
+    for t, (to_store, to_river) in enumerate(zip(*((q9[:, 0].tolist(), q1[:, 0].tolist()) if sets == 1
+                                                    else (q9, q1)), strict=True)):
         f = x2 * (r / x3) ** 3.5  # eq. 18, from the level at the start of the day
-        filled = r + q9[t] + f
-        direct = q1[t] + f
+        filled = r + to_store + f
+        direct = to_river + f
         # a loss takes at most what is there: the exchange actually applied to each branch
-        exchange[t] = np.where(filled >= 0, f, -(r + q9[t])) + np.where(direct >= 0, f, -q1[t])
-        filled = np.maximum(0.0, filled)
-        direct = np.maximum(0.0, direct)
+        exchange[t] = ops.where(filled >= 0, f, -(r + to_store)) + ops.where(direct >= 0, f, -to_river)
+        filled = ops.maximum(0.0, filled)
+        direct = ops.maximum(0.0, direct)
         qr = filled * (1.0 - (1.0 + (filled / x3) ** 4) ** -0.25)  # eq. 21
         r = filled - qr
         discharge[t] = qr + direct
-    return discharge, evaporation, exchange, s, r, tails1, tails2
+    return discharge, evaporation, exchange, np.atleast_1d(s), np.atleast_1d(r), tails1, tails2
 
 
 def _route_unit_hydrograph(inflow: np.ndarray, x4: np.ndarray, pending: list[np.ndarray],
