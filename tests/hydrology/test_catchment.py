@@ -13,6 +13,8 @@ from dte_hydrology.pet import oudin
 from helpers import ADMIN_TOKEN, client_for
 from starlette.testclient import TestClient
 
+from dte.client import Client
+
 APP = Path(__file__).parent / "catchment"
 TRUTH = {"x1": 350.0, "x2": -0.6, "x3": 80.0, "x4": 2.1}
 DAYS = 365
@@ -25,12 +27,18 @@ def forcing() -> tuple[list[float], list[float]]:
     return rain.tolist(), temperature.tolist()
 
 
-def test_a_catchment_twin_simulates_its_discharge(engine: TestClient) -> None:
+def catchment_twin(engine: TestClient) -> tuple[Client, str]:
+    """Project 'basin' with the catchment application published and an active twin of it."""
     client = client_for(engine, ADMIN_TOKEN)
     client.project_create("basin")
     client.app_publish("basin", APP)
     twin = client.twin_create("basin", "upper-reach", "catchment", status="active",
                               parameters={**TRUTH, "latitude": 46.5, "area_km2": 250.0})
+    return client, twin.id
+
+
+def test_a_catchment_twin_simulates_its_discharge(engine: TestClient) -> None:
+    client, twin = catchment_twin(engine)
     rain, temperature = forcing()
     # what the gauge saw: the same model, by the module's science functions here in the test process
     pet = oudin(temperature, 46.5, date(2024, 1, 1))
@@ -38,7 +46,7 @@ def test_a_catchment_twin_simulates_its_discharge(engine: TestClient) -> None:
     observed: list[float | None] = expected.discharge.tolist()
     observed[100:110] = [None] * 10  # a gauge outage is left out of the score
 
-    run = client.run_start(twin.id, "simulate", {"start": "2024-01-01", "temperature": temperature,
+    run = client.run_start(twin, "simulate", {"start": "2024-01-01", "temperature": temperature,
                                                  "precipitation": rain, "observed": observed})
     done = client.run_wait(run.id, timeout=120)
     assert done.status == "succeeded", done.error
@@ -56,14 +64,10 @@ def test_a_catchment_twin_simulates_its_discharge(engine: TestClient) -> None:
 
 
 def test_negative_rain_fails_the_run_with_the_reason(engine: TestClient) -> None:
-    client = client_for(engine, ADMIN_TOKEN)
-    client.project_create("basin")
-    client.app_publish("basin", APP)
-    twin = client.twin_create("basin", "bad-gauge", "catchment", status="active",
-                              parameters={**TRUTH, "latitude": 46.5, "area_km2": 250.0})
+    client, twin = catchment_twin(engine)
     rain, temperature = forcing()
     rain[7] = -1.5
-    done = client.run_wait(client.run_start(twin.id, "simulate", {
+    done = client.run_wait(client.run_start(twin, "simulate", {
         "start": "2024-01-01", "temperature": temperature, "precipitation": rain, "observed": [1.0] * DAYS}).id,
         timeout=120)
     steps = {s.name: s for s in done.steps or []}
