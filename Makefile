@@ -11,7 +11,7 @@ run: install ## start the engine in embedded mode with the bundled applications 
 	DTE_BUNDLED_APPS_DIR=apps $(BIN)/dte serve --simulate
 
 test: install-test services ## install what the tests need and run the whole suite
-	$(BIN)/ruff check src tests apps
+	$(BIN)/ruff check src tests apps modules
 	$(BIN)/python -m pytest
 
 install: .stamp-install
@@ -20,7 +20,7 @@ install-test: .stamp-install-test
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 
-.stamp-install: $(BIN)/python pyproject.toml
+.stamp-install: $(BIN)/python pyproject.toml modules/dte-hydrology/pyproject.toml
 	$(PIP) -e ".[postgres,cwl,parquet]"
 	$(PIP) -e modules/dte-hydrology
 	@touch $@
