@@ -39,6 +39,9 @@ def catchment_twin(engine: TestClient) -> tuple[Client, str]:
 
 def test_a_catchment_twin_simulates_its_discharge(engine: TestClient) -> None:
     client, twin = catchment_twin(engine)
+    installed = {c.ref: c for c in client.component_list()}
+    assert installed["hydrology.gr4j_run"].source == "module:dte-hydrology"
+    assert installed["hydrology.gr4j_run"].version == "0.1.0"
     rain, temperature = forcing()
     # what the gauge saw: the same model, by the module's science functions here in the test process
     pet = oudin(temperature, 46.5, date(2024, 1, 1))
