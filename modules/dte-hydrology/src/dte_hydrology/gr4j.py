@@ -24,7 +24,7 @@ import numpy as np
 
 from dte_hydrology.cleaning import HydrologyInputError, same_length, series
 
-PERCOLATION = 9.0 / 4.0  # the percolation constant of GR4J (Perrin et al. 2003, eq. 7)
+PERCOLATION = 9.0 / 4.0  # percolation constant of GR4J (Perrin et al. 2003, appendix A)
 SPLIT = 0.9  # share of effective rainfall routed through UH1 and the routing store
 SECONDS_PER_DAY = 86_400.0
 
@@ -92,7 +92,7 @@ class Result:
 
 def ordinates(x4: float) -> tuple[np.ndarray, np.ndarray]:
     """The unit hydrograph ordinates UH1 (ceil(X4) days) and UH2 (ceil(2 X4) days) from the S-curves
-    SH1(t) = (t/X4)^2.5 and SH2(t) = 0.5 (t/X4)^2.5 | 1 - 0.5 (2 - t/X4)^2.5 (eqs. 10-17)."""
+    SH1(t) = (t/X4)^2.5 and SH2(t) = 0.5 (t/X4)^2.5 | 1 - 0.5 (2 - t/X4)^2.5."""
     def sh1(t: np.ndarray) -> np.ndarray:
         return np.where(t <= 0, 0.0, np.where(t < x4, (t / x4) ** 2.5, 1.0))
 
@@ -162,7 +162,7 @@ def _run(p: np.ndarray, e: np.ndarray, x: np.ndarray, s0: np.ndarray, r0: np.nda
     effective = np.empty((days, sets))
     evaporation = np.empty((days, sets))
     for t, (rain, demand) in enumerate(zip(p.tolist(), e.tolist(), strict=True)):
-        if rain >= demand:  # net rainfall fills the production store (eqs. 1-3)
+        if rain >= demand:  # net rainfall fills the production store
             net = rain - demand
             level = s / x1
             tw = ops.tanh(net / x1)
@@ -170,30 +170,30 @@ def _run(p: np.ndarray, e: np.ndarray, x: np.ndarray, s0: np.ndarray, r0: np.nda
             s = s + ps
             evaporation[t] = demand
             rain_left = net - ps
-        else:  # net evaporation empties it (eqs. 4-5)
+        else:  # net evaporation empties it
             tw = ops.tanh((demand - rain) / x1)
             level = s / x1
             es = s * (2.0 - level) * tw / (1.0 + (1.0 - level) * tw)
             s = s - es
             evaporation[t] = rain + es
             rain_left = 0.0
-        perc = s * (1.0 - (1.0 + (s / (PERCOLATION * x1)) ** 4) ** -0.25)  # eq. 7
+        perc = s * (1.0 - (1.0 + (s / (PERCOLATION * x1)) ** 4) ** -0.25)
         s = s - perc
-        effective[t] = perc + rain_left  # eq. 8
+        effective[t] = perc + rain_left
     q9, tails1 = _route_unit_hydrograph(SPLIT * effective, x[:, 3], uh1, first=True)
     q1, tails2 = _route_unit_hydrograph((1.0 - SPLIT) * effective, x[:, 3], uh2, first=False)
     discharge = np.empty((days, sets))
     exchange = np.empty((days, sets))
     for t, (to_store, to_river) in enumerate(zip(*((q9[:, 0].tolist(), q1[:, 0].tolist()) if sets == 1
                                                     else (q9, q1)), strict=True)):
-        f = x2 * (r / x3) ** 3.5  # eq. 18, from the level at the start of the day
+        f = x2 * (r / x3) ** 3.5  # from the level at the start of the day
         filled = r + to_store + f
         direct = to_river + f
         # a loss takes at most what is there: the exchange actually applied to each branch
         exchange[t] = ops.where(filled >= 0, f, -(r + to_store)) + ops.where(direct >= 0, f, -to_river)
         filled = ops.maximum(0.0, filled)
         direct = ops.maximum(0.0, direct)
-        qr = filled * (1.0 - (1.0 + (filled / x3) ** 4) ** -0.25)  # eq. 21
+        qr = filled * (1.0 - (1.0 + (filled / x3) ** 4) ** -0.25)
         r = filled - qr
         discharge[t] = qr + direct
     return discharge, evaporation, exchange, np.atleast_1d(s), np.atleast_1d(r), tails1, tails2
