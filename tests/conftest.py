@@ -69,7 +69,8 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
 @pytest.fixture
 def settings(tmp_path: Path, database_url: str) -> Settings:
     return Settings(data_dir=tmp_path / "data", database_url=database_url, admin_token=ADMIN_TOKEN,
-                    max_body_bytes=256 * 1024, compute_autostart=False, mqtt_embedded=False)
+                    max_body_bytes=256 * 1024, compute_autostart=False, mqtt_embedded=False,
+                    issuer_enabled=False)  # tests/aai turns the issuer on; elsewhere it only costs start time
 
 
 @pytest.fixture

@@ -85,6 +85,7 @@ def issuer() -> Iterator[TestIssuer]:
 def settings(settings: Settings, issuer: TestIssuer) -> Settings:
     """The shared engine settings (database, quiet background parts), trusting the test issuer."""
     return settings.model_copy(update={
-        "admin_password": SecretStr("correct horse battery staple"), "auth_issuers": [issuer.url],
+        "issuer_enabled": True, "admin_password": SecretStr("correct horse battery staple"),
+        "auth_issuers": [issuer.url],
         "auth_audience": AUDIENCE, "auth_jwks_refetch_seconds": 3600,
         "auth_claims_mapping": [GROUPS_RULE, ADMIN_RULE]})

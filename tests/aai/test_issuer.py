@@ -31,8 +31,11 @@ def test_discovery_and_jwks(engine: TestClient, settings: Settings) -> None:
     config = engine.get("/.well-known/openid-configuration").json()
     assert config["issuer"] == settings.url
     assert config["code_challenge_methods_supported"] == ["S256"]
+    assert engine.get("/oauth2/jwks").json()["keys"] == []  # the first key comes with the first token
+    token = tokens(engine, "admin", PASSWORD)["access_token"]
     keys = engine.get("/oauth2/jwks").json()["keys"]
     assert len(keys) == 1 and keys[0]["kty"] == "RSA" and "d" not in keys[0]
+    assert engine.get("/api/v1/me", headers=bearer(token)).status_code == 200
 
 
 def test_login_with_pkce_gives_working_tokens(engine: TestClient, settings: Settings) -> None:

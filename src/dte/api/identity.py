@@ -82,11 +82,11 @@ async def running(rt: Runtime) -> AsyncIterator[Identity]:
 
 
 async def _first_start(rt: Runtime, config: IssuerConfig, keys: KeyCache) -> None:
-    """A signing key, and the bootstrap admin's password for the login page (shown once if random)."""
+    """The bootstrap admin's password for the login page (shown once if random). The first signing
+    key is made when the first token is signed, not here: most starts never need one."""
     configured = rt.settings.admin_password.get_secret_value() if rt.settings.admin_password else None
     async with rt.sessions() as session:
         issuer = IssuerService(session, config, keys.forget)
-        await issuer.signing_key()
         shown = await issuer.bootstrap_password(ADMIN, configured)
     if shown is not None:
         print_once(ADMIN, shown)
