@@ -36,6 +36,8 @@ from amqtt.contexts import Action
 from amqtt.errors import BrokerError
 from amqtt.plugins.base import BaseAuthPlugin, BaseTopicPlugin
 from amqtt.session import Session as BrokerSession
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -74,7 +76,7 @@ class BrokerAddress:
                    unquote(parts.username) if parts.username else None,
                    unquote(parts.password) if parts.password else None, tls)
 
-    def client(self, identifier: str, clean_session: bool = False, **options: Any) -> aiomqtt.Client:
+    def client(self, identifier: str, clean_session: bool | None = False, **options: Any) -> aiomqtt.Client:
         return aiomqtt.Client(self.host, self.port, username=self.username, password=self.password,
                               identifier=identifier, clean_session=clean_session,
                               tls_context=ssl.create_default_context() if self.tls else None, **options)
@@ -111,6 +113,7 @@ class MqttIngest:
     client_id: str
     max_message_bytes: int
     in_flight: int = 1000
+    mqtt5: bool = True  # the embedded broker (amqtt) speaks MQTT 3.1.1 only
     handlers: list[Callable[[aiomqtt.Message], Awaitable[bool]]] = field(default_factory=list)
     extra_topics: list[str] = field(default_factory=list)
     connected: asyncio.Event = field(default_factory=asyncio.Event)
@@ -131,8 +134,20 @@ class MqttIngest:
             await asyncio.sleep(backoff)
             backoff = min(backoff * 2, 10)
 
+    def _client(self) -> aiomqtt.Client:
+        if not self.mqtt5:
+            return self.address.client(self.client_id, max_queued_incoming_messages=self.in_flight * 2)
+        # MQTT 5: the broker may send us in_flight unacknowledged messages (3.1.1 brokers allow ~20,
+        # which caps a subscriber that acknowledges after commit), and keeps the session while we are away.
+        properties = Properties(PacketTypes.CONNECT)
+        properties.ReceiveMaximum = self.in_flight
+        properties.SessionExpiryInterval = 0xFFFFFFFF
+        return self.address.client(self.client_id, clean_session=None, protocol=aiomqtt.ProtocolVersion.V5,
+                                   clean_start=False, properties=properties,
+                                   max_queued_incoming_messages=self.in_flight * 2)
+
     async def _session(self) -> None:
-        async with self.address.client(self.client_id, max_queued_incoming_messages=self.in_flight * 2) as client:
+        async with self._client() as client:
             client._client.manual_ack_set(True)  # PUBACK after commit; aiomqtt 2.5 does not expose it itself
             await client.subscribe(self.scheme.filter, qos=1)
             for topic in self.extra_topics:
@@ -346,7 +361,7 @@ async def mqtt_parts(stack: AsyncExitStack, rt: Runtime, physical: Physical) -> 
     link = None
     if address is not None:
         link = MqttIngest(address, scheme, rt.sessions, physical.writer, physical.limits, s.mqtt_client_id,
-                          s.max_body_bytes)
+                          s.max_body_bytes, mqtt5=s.mqtt_url is not None)
         physical.parts["mqtt"] = link
     commands = physical.parts["commands"] = CommandLink(rt.sessions, command_scheme, link)
     await stack.enter_async_context(_task(commands.run(), "dte-commands"))
