@@ -135,16 +135,17 @@ class MqttIngest:
             backoff = min(backoff * 2, 10)
 
     def _client(self) -> aiomqtt.Client:
+        """No local queue limit: aiomqtt would discard (and never acknowledge) what overflows it. The
+        broker's in-flight window bounds what waits here instead."""
         if not self.mqtt5:
-            return self.address.client(self.client_id, max_queued_incoming_messages=self.in_flight * 2)
+            return self.address.client(self.client_id)
         # MQTT 5: the broker may send us in_flight unacknowledged messages (3.1.1 brokers allow ~20,
         # which caps a subscriber that acknowledges after commit), and keeps the session while we are away.
         properties = Properties(PacketTypes.CONNECT)
         properties.ReceiveMaximum = self.in_flight
         properties.SessionExpiryInterval = 0xFFFFFFFF
         return self.address.client(self.client_id, clean_session=None, protocol=aiomqtt.ProtocolVersion.V5,
-                                   clean_start=False, properties=properties,
-                                   max_queued_incoming_messages=self.in_flight * 2)
+                                   clean_start=False, properties=properties)
 
     async def _session(self) -> None:
         async with self._client() as client:
