@@ -61,6 +61,7 @@ class Engine:
                     return
             except httpx.TransportError:
                 time.sleep(0.2)
+        self.stop()
         raise RuntimeError(f"{name} did not start; see {self.log.name}")
 
     def stop(self) -> None:
@@ -127,11 +128,12 @@ def main() -> None:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
-        secured = Engine(root, "secured", {})
-        credentials = prepare(secured)
-        open_engine = Engine(root, "no-auth", {"DTE_INSECURE_DISABLE_AUTH": "true"})
-        uncached = Engine(root, "no-cache", {"DTE_AUTH_CACHE_SECONDS": "0"})
-        try:
+        engines: list[Engine] = []
+        try:  # every engine started is stopped, even when a later one fails to start
+            engines.append(secured := Engine(root, "secured", {}))
+            credentials = prepare(secured)
+            engines.append(open_engine := Engine(root, "no-auth", {"DTE_INSECURE_DISABLE_AUTH": "true"}))
+            engines.append(uncached := Engine(root, "no-cache", {"DTE_AUTH_CACHE_SECONDS": "0"}))
             variants = {"no auth (peer)": (open_engine.url, None),
                         "personal access token": (secured.url, credentials["pat"]),
                         "JWT (embedded issuer)": (secured.url, credentials["jwt"]),
@@ -141,7 +143,7 @@ def main() -> None:
                 for name, (url, token) in variants.items():
                     runs[name].append(asyncio.run(load(url, token, args.connections, args.seconds)))
         finally:
-            for engine in (secured, open_engine, uncached):
+            for engine in engines:
                 engine.stop()
     summary = {name: {k: statistics.median(r[k] for r in rs) for k in rs[0]} for name, rs in runs.items()}
     peer = summary["no auth (peer)"]["rps"]
