@@ -51,7 +51,6 @@ class Settings(BaseSettings):
     ingest_max_records: int = Field(default=10_000, ge=1, description="records per message")
     ingest_max_future_seconds: float = Field(default=300, ge=0, description="how far ahead of the engine's "
                                              "clock an observation's time may be")
-    command_ttl_seconds: float = Field(default=300, gt=0, description="default time-to-live of a command")
     # --- workflows and compute (issue 3) ---
     dask_scheduler: str | None = Field(default=None, description="existing Dask scheduler, tcp://host:8786; "
                                        "unset: an embedded LocalCluster")
