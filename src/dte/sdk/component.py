@@ -86,6 +86,7 @@ def schema_of(hint: Any) -> dict[str, Any]:
     return schema
 
 
+@cache
 def _hints(func: Callable[..., Any]) -> dict[str, Any]:
     try:
         return typing.get_type_hints(func, include_extras=True)

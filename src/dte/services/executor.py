@@ -33,6 +33,7 @@ from dte.services.uow import write
 
 log = structlog.get_logger("dte.runs")
 ACTIVE = (RunStatus.QUEUED, RunStatus.RUNNING)
+RECORD_INTERVAL = 0.1  # seconds between writes of step results while a run goes on
 
 
 @dataclass
@@ -144,8 +145,11 @@ class RunExecutor:
                 await self.settle(run_id, RunStatus.FAILED, f"no compute worker offers {missing}; a step asks for it")
                 return
             execution.futures = await self.compute.submit(tasks, upstream, resources)
-            await self._mark_running(run_id)
+            # Not awaited before collecting: results must not wait for this write (it only ever moves a
+            # queued run to running, so it cannot undo a later outcome).
+            marking = asyncio.create_task(self._mark_running(run_id))
             await self._collect(execution)
+            await marking
             status, error = await self._outcome(run_id, execution)
             await self.settle(run_id, status, error, outputs)
         except asyncio.CancelledError:
@@ -162,20 +166,37 @@ class RunExecutor:
                                   .values(status=RunStatus.RUNNING, started_at=utcnow()))
 
     async def _collect(self, execution: Execution) -> None:
-        """Record step results as futures finish: the results that are ready together are fetched in one
-        gather and written in one transaction."""
+        """Record step results as futures finish. Results that are ready together are fetched in one
+        gather; records are written at most every ``RECORD_INTERVAL`` seconds (and at the end), one
+        transaction for everything that finished meanwhile, so many short steps cost few writes."""
         names = {f.key: step for step, f in execution.futures.items()}
         client = await self.compute.ensure()
+        loop = asyncio.get_running_loop()
         done = 0
+        pending: list[dict[str, Any]] = []
+        written = loop.time()
         results = as_completed(list(execution.futures.values()))
-        async for first in results:
-            batch = [first, *results.next_batch(block=False)]
-            finished = [f for f in batch if f.status == "finished"]
-            envelopes = dict(zip([f.key for f in finished], await client.gather(finished), strict=True)) \
-                if finished else {}
-            updates = [await self._result(names[f.key], f, execution, envelopes.get(f.key)) for f in batch]
-            done += len(updates)
-            await self._record(execution, updates, done)
+        following = aiter(results)
+        while True:
+            wait = max(0.0, written + RECORD_INTERVAL - loop.time()) if pending else None
+            try:
+                first = await asyncio.wait_for(anext(following), wait)
+            except StopAsyncIteration:
+                break
+            except TimeoutError:  # nothing finished for a while: show what did
+                first = None
+            if first is not None:
+                batch = [first, *results.next_batch(block=False)]
+                finished = [f for f in batch if f.status == "finished"]
+                envelopes = dict(zip([f.key for f in finished], await client.gather(finished), strict=True)) \
+                    if finished else {}
+                pending += [await self._result(names[f.key], f, execution, envelopes.get(f.key)) for f in batch]
+            if pending and loop.time() - written >= RECORD_INTERVAL:
+                done += len(pending)
+                await self._record(execution, pending, done)
+                pending, written = [], loop.time()
+        if pending:
+            await self._record(execution, pending, done + len(pending))
 
     async def _result(self, step: str, future: Future, execution: Execution,
                       envelope: dict[str, Any] | None) -> dict[str, Any]:

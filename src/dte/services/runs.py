@@ -11,7 +11,7 @@ from collections import OrderedDict
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import select
+from sqlalchemy import insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from dte import __version__
@@ -185,10 +185,11 @@ class RunService:
                          lease_until=now + timedelta(seconds=self.executor.lease_seconds))
             self.session.add(run)
             await self.session.flush()
-            self.session.add_all(RunStepRow(run_id=run.id, name=s.name, position=i, component=s.component.ref,
-                                            component_version=s.component.version, status=m.StepStatus.QUEUED,
-                                            attempts=0, cached=False, inputs={}, outputs={}, logs="", error="",
-                                            worker="") for i, s in enumerate(workflow.steps))
+            await self.session.execute(insert(RunStepRow), [  # one executemany, not one INSERT per step
+                {"run_id": run.id, "name": s.name, "position": i, "component": s.component.ref,
+                 "component_version": s.component.version, "status": m.StepStatus.QUEUED, "attempts": 0,
+                 "cached": False, "inputs": {}, "outputs": {}, "logs": "", "error": "", "worker": ""}
+                for i, s in enumerate(workflow.steps)])
         tasks = [StepTask(run_id=run.id, step=s.name,
                           component=s.component.model_dump(mode="json", by_alias=True, exclude_none=True),
                           bundle_sha256=version.bundle_sha256 if s.component.source == "application" else None,
