@@ -17,6 +17,7 @@ import typer
 from dte.cli.common import state
 from dte.cli.output import console
 from dte.client import ApiError
+from dte.client.config import resolve_url
 from dte.settings import Settings
 
 
@@ -47,9 +48,9 @@ def simulate(
     """Publish realistic data for a twin (a heated room) and answer its commands."""
     from dte.simulate import Simulator
 
+    if wait:  # first: on a first start the engine writes the admin token the client then finds
+        _wait_for_engine(resolve_url(state.url))
     client = state.client()
-    if wait:
-        _wait_for_engine(client.url)
     project, _, name = twin.partition("/")
     try:
         found = client.twin_find(twin)
