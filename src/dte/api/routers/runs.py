@@ -9,10 +9,10 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Request, Response
 from fastapi.responses import StreamingResponse
 
+from dte.adapters.compute.cluster import ComputeUnavailable
 from dte.api.deps import Caller, Runtime, RuntimeDep, Session, Twins
 from dte.api.params import CursorQ, LimitQ
 from dte.domain.common import Page
-from dte.domain.errors import DteError
 from dte.domain.events import EventType
 from dte.domain.runs import Run, RunStart, RunStatus, StepLogs, TriggerInfo, Verification
 from dte.domain.workflows import ComponentSpec
@@ -23,14 +23,9 @@ from dte.services.triggers import twin_triggers
 router = APIRouter(prefix="/api/v1", tags=["runs"])
 
 
-class ComputeNotReady(DteError):
-    def __init__(self) -> None:
-        super().__init__("the engine's run executor is not running", "compute_unavailable", 503)
-
-
 def _engine(rt: Runtime) -> Any:
     if rt.runs is None:
-        raise ComputeNotReady()
+        raise ComputeUnavailable("the engine's run executor is not running")
     return rt.runs
 
 
